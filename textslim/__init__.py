@@ -1,0 +1,1 @@
+"""textslim: compress transformer text classifiers for CPU deployment."""

@@ -1,0 +1,24 @@
+"""Shared entry-point plumbing for the stage scripts: logging, quiet libraries, one-line errors."""
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from textslim.errors import TextslimError
+
+log = logging.getLogger(__name__)
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(); a TextslimError becomes one line on stderr and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Offline by design: a hub lookup must fail fast instead of hanging on a closed network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        main()
+    except TextslimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,81 @@
+"""Batched inference for each runtime a model is deployed in: PyTorch, ONNX Runtime, scikit-learn.
+
+Every classifier maps a list of texts to an (n, classes) array of scores, so evaluation and latency code is
+written once for all of them.
+"""
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+
+class TextClassifier(Protocol):
+    def logits(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TorchClassifier:
+    """A saved transformers classifier, run in fp32 on the CPU."""
+
+    def __init__(self, model_dir: str | Path, max_length: int, model=None, tokenizer=None):
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_dir)
+        self.model = (model or AutoModelForSequenceClassification.from_pretrained(model_dir)).to("cpu").eval()
+        self.max_length = max_length
+
+    @torch.inference_mode()
+    def logits(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+        return self.model(**batch).logits.float().numpy()
+
+
+def ort_session(model_path: str | Path, threads: int = 0):
+    """An ONNX Runtime CPU session; threads=0 lets ORT use every core."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxClassifier:
+    """An exported transformers classifier (model.onnx or model_quantized.onnx beside its tokenizer)."""
+
+    def __init__(self, model_dir: str | Path, model_file: str, max_length: int, threads: int = 0):
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.session = ort_session(Path(model_dir) / model_file, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.max_length = max_length
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="np")
+        feeds = {name: batch[name].astype(np.int64) for name in self.input_names}
+        return self.session.run(["logits"], feeds)[0]
+
+
+class SklearnClassifier:
+    """A scikit-learn text pipeline; its decision scores stand in for logits."""
+
+    def __init__(self, model_path: str | Path):
+        import joblib
+
+        self.pipeline = joblib.load(model_path)
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(texts)
+
+
+def batched_logits(classifier: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:
+    """Scores for every text, batching texts of similar length together (less padding) in the original order."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+    for start in range(0, len(texts), batch_size):
+        chunk = order[start:start + batch_size]
+        scores = classifier.logits([texts[i] for i in chunk])
+        for i, row in zip(chunk, scores):
+            out[i] = row
+    return np.stack(out)

@@ -1,0 +1,62 @@
+"""Launcher: `python -m textslim.serve --port 8000 --host 127.0.0.1 --summary metrics/summary.json`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+
+from textslim.cli import run_stage
+from textslim.errors import TextslimError
+
+log = logging.getLogger("textslim.serve")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; the defaults serve the last `make repro` run on loopback."""
+    parser = argparse.ArgumentParser(prog="python -m textslim.serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--summary", default="metrics/summary.json", help="the pipeline's summary.json")
+    parser.add_argument("--root", default=".", help="repo root that summary paths are relative to (default: .)")
+    parser.add_argument("--max-texts", type=int, default=64, help="most texts per /predict request (default: 64)")
+    parser.add_argument("--max-chars", type=int, default=10_000, help="most characters per text (default: 10000)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser.parse_args(argv)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Check the summary exists (before the heavy imports), build the app, run uvicorn."""
+    args = parse_args(argv)
+    summary = Path(args.summary)
+    if not summary.is_file():
+        raise TextslimError(f"no pipeline results at {args.summary}: run `make repro` first")
+    if not 0 < args.port < 65536:
+        raise TextslimError(f"--port must be in 1..65535, got {args.port}")
+    if not _is_loopback(args.host):
+        # Allowed, but said out loud: the API has no authentication.
+        log.warning("binding %s: the server is reachable from other machines and has no authentication", args.host)
+
+    import uvicorn
+
+    from textslim.serve.app import create_app
+
+    app = create_app(summary, root=Path(args.root), max_texts=args.max_texts, max_chars=args.max_chars)
+    log.info("serving on http://%s:%d/ (docs at /docs)", args.host, args.port)
+    # One worker: every model is loaded once in this process and the cores are shared by the runtimes.
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(sys.argv[1:]))
