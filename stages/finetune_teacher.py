@@ -16,7 +16,7 @@ from textslim.evaluation import evaluate_classifier, model_size
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.params import load_params
 
-log = logging.getLogger("finetune_teacher")
+log = logging.getLogger(__name__)
 
 
 def main() -> None:

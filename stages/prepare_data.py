@@ -8,7 +8,7 @@ from textslim.cli import run_stage
 from textslim.data import clean, encode_labels, load_source, split, write_prepared
 from textslim.params import load_params
 
-log = logging.getLogger("prepare_data")
+log = logging.getLogger(__name__)
 
 
 def main() -> None:

@@ -12,7 +12,10 @@ log = logging.getLogger(__name__)
 
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a TextslimError becomes one line on stderr and exit code 2."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Root at WARNING: ONNX Runtime's quantizer logs a line per tensor at INFO through the root logger.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for name in ("__main__", "textslim"):
+        logging.getLogger(name).setLevel(logging.INFO)
     # Offline by design: a hub lookup must fail fast instead of hanging on a closed network.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

@@ -7,8 +7,9 @@ import pandas as pd
 from textslim.inference import TextClassifier, batched_logits
 from textslim.metrics import classification_metrics
 
-# What a deployment ships: weights/graph plus tokenizer and config; checkpoints' training state is excluded.
-DEPLOYED_SUFFIXES = (".safetensors", ".bin", ".onnx", ".onnx_data", ".json", ".txt", ".model", ".joblib", ".npy")
+# What a deployment ships beside the weights or graph: the tokenizer and the config (not our report files).
+SUPPORT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                 "merges.txt", "sentencepiece.bpe.model", "added_tokens.json")
 
 
 def evaluate_classifier(classifier: TextClassifier, frame: pd.DataFrame, labels: list[str], batch_size: int) -> dict:
@@ -17,12 +18,12 @@ def evaluate_classifier(classifier: TextClassifier, frame: pd.DataFrame, labels:
     return classification_metrics(frame["label"].to_numpy(), logits.argmax(-1), labels)
 
 
-def directory_bytes(path: str | Path, only: str | None = None) -> int:
-    """Bytes on disk of the deployable files in a model directory (or of one named file in it)."""
-    path = Path(path)
-    if only is not None:
-        return (path / only).stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and f.suffix in DEPLOYED_SUFFIXES)
+def deployed_bytes(model_dir: str | Path, model_file: str) -> int:
+    """Bytes on disk of what a deployment ships: the model file (and ONNX external data) plus tokenizer/config."""
+    model_dir = Path(model_dir)
+    files = [model_dir / model_file, model_dir / (model_file + "_data")]
+    files += [model_dir / name for name in SUPPORT_FILES]
+    return sum(f.stat().st_size for f in files if f.is_file())
 
 
 def count_parameters(model) -> dict:
@@ -37,4 +38,4 @@ def model_size(model_dir: str | Path) -> dict:
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    return {**count_parameters(model), "size_bytes": directory_bytes(model_dir)}
+    return {**count_parameters(model), "size_bytes": deployed_bytes(model_dir, "model.safetensors")}

@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--root", default=".", help="repo root that summary paths are relative to (default: .)")
     parser.add_argument("--max-texts", type=int, default=64, help="most texts per /predict request (default: 64)")
     parser.add_argument("--max-chars", type=int, default=10_000, help="most characters per text (default: 10000)")
+    parser.add_argument("--no-access-log", action="store_true", help="skip uvicorn's per-request log (load tests)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser.parse_args(argv)
 
@@ -55,7 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(summary, root=Path(args.root), max_texts=args.max_texts, max_chars=args.max_chars)
     log.info("serving on http://%s:%d/ (docs at /docs)", args.host, args.port)
     # One worker: every model is loaded once in this process and the cores are shared by the runtimes.
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+    )
 
 
 if __name__ == "__main__":

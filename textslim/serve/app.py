@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -47,16 +48,20 @@ class PredictRequest(BaseModel):
     model: StrictStr = Field(description="A model name from GET /models.")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
+
+
 def _inside_root(root: Path, rel: Any, what: str) -> Path:
     """root/rel, refusing anything in summary.json that would leave root (absolute paths, '..')."""
     if not isinstance(rel, str) or not rel.strip():
         raise TextslimError(f"summary: {what} must be a non-empty relative path, got {rel!r}")
-    parts = PurePosixPath(rel.replace("\\", "/")).parts
+    posix = PurePosixPath(rel.replace("\\", "/"))  # a Windows-style "..\\x" is just as much an escape
     # Lexical check on purpose: summary.json is data and may not point out of the repo, while symlinks the
     # repo itself holds (e.g. a DVC symlink cache) are the owner's choice.
-    if PurePosixPath(rel).is_absolute() or os.path.isabs(rel) or ".." in parts or ":" in rel:
+    if posix.is_absolute() or ".." in posix.parts or ":" in rel:
         raise TextslimError(f"summary: {what} {rel!r} escapes the repository root")
-    return root / Path(*parts)
+    return root.joinpath(*posix.parts)
 
 
 def load_summary(summary_path: Path) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def load_summary(summary_path: Path) -> dict[str, Any]:
     if not isinstance(summary, dict) or not isinstance(summary.get("variants"), list):
         raise TextslimError(f"{summary_path}: expected an object with a 'variants' list")
     threads = summary.get("threads", 1)
-    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256:
+    if not (_is_int(threads) and 1 <= threads <= 256):
         raise TextslimError(f"{summary_path}: 'threads' must be an integer in 1..256, got {threads!r}")
     return summary
 
@@ -94,11 +99,15 @@ def load_runtimes(summary: dict[str, Any], root: Path) -> dict[str, Runtime]:
             continue
         if name in runtimes:
             raise TextslimError(f"summary: variant name {name!r} appears twice")
+        # Optional: the sequence length the pipeline evaluated with; without it, the model's own limit.
+        max_length = variant.get("max_length")
+        if max_length is not None and not (_is_int(max_length) and max_length >= 2):
+            raise TextslimError(f"summary: variant {name!r} max_length must be an integer >= 2, got {max_length!r}")
         log.info("loading %s (%s) from %s", name, form, model_dir)
         if form == SERVED_STUDENT_FORM:
-            runtime: Runtime = OnnxRuntime(name, model_dir, model_dir / model_file, form, threads, labels)
+            runtime: Runtime = OnnxRuntime(name, model_dir, model_dir / model_file, form, threads, labels, max_length)
         else:
-            runtime = TorchRuntime(name, model_dir, form, threads, labels)
+            runtime = TorchRuntime(name, model_dir, form, threads, labels, max_length)
         runtime.warm_up()
         runtimes[name] = runtime
     if not runtimes:
@@ -115,8 +124,11 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     parts = []
     for err in errors[:5]:
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else f"body: {err.get('msg', 'invalid')}")
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    if any(tuple(err.get("loc", ())) == ("body",) for err in errors):
+        # The body as a whole is wrong (missing, a list, sent as text/plain): show the shape we want.
+        more += '; expected a JSON object {"texts": ["..."], "model": "..."} sent as application/json'
     return "; ".join(parts) + more
 
 
@@ -164,16 +176,24 @@ def create_app(
     runtimes = load_runtimes(summary, root)
     by_name = {v["name"]: v for v in summary["variants"]}
 
+    # One inference thread with a FIFO queue: the runtimes' own threads already use every core, the queue serves
+    # requests in arrival order, and waiting requests hold no threadpool thread, so /health and the page stay
+    # responsive under load. Never shut down by the app: an idle worker ends with the process, and an app whose
+    # lifespan has ended (a closed TestClient) can still serve again.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textslim-inference")
     app = FastAPI(title="textslim", description="Compressed text classifiers, side by side.", version="1")
+    app.state.runtimes = runtimes  # for tests and introspection; routes use the closure
     # JSON may escape one character as up to 12 bytes (a \uXXXX surrogate pair); allow that plus the framing.
     app.add_middleware(BodyLimit, max_bytes=max_texts * (max_chars * 12 + 16) + 4096)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors())
-        if any(err.get("type") == "json_invalid" for err in errors):
-            ctx = next(err.get("ctx", {}) for err in errors if err.get("type") == "json_invalid")
-            return _error(400, f"malformed JSON body: {ctx.get('error', 'cannot parse')}")
+        bad_json = next((err for err in errors if err.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            where = [x for x in bad_json.get("loc", ()) if isinstance(x, int)]
+            at = f" at character {where[0]}" if where else ""
+            return _error(400, f"malformed JSON body: {bad_json.get('ctx', {}).get('error', 'cannot parse')}{at}")
         return _error(422, f"invalid request: {_describe(errors)}")
 
     @app.exception_handler(StarletteHTTPException)
@@ -182,8 +202,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def crashed(_: Request, exc: Exception) -> JSONResponse:
-        # Logged with its traceback for the operator; the client learns nothing about internals.
-        log.error("unhandled error", exc_info=exc)
+        # Starlette re-raises after this response, so uvicorn logs the traceback; the client learns no internals.
         return _error(500, "internal error")
 
     @app.get("/health")
@@ -213,7 +232,7 @@ def create_app(
         }
 
     @app.post("/predict", responses={400: {"description": "Malformed JSON"}, 422: {"description": "Invalid request"}})
-    def predict(body: PredictRequest) -> dict[str, Any]:
+    async def predict(body: PredictRequest) -> dict[str, Any]:
         """Classify texts with one model in one batched call; long texts are truncated to the model's max length."""
         runtime = runtimes.get(body.model)
         if runtime is None:
@@ -231,7 +250,7 @@ def create_app(
             except UnicodeEncodeError:
                 # JSON allows lone surrogates ("\ud800"); the tokenizer cannot take them.
                 raise HTTPException(422, f"texts.{i} is not valid Unicode (lone surrogate)") from None
-        result = runtime.predict(texts)
+        result = await asyncio.get_running_loop().run_in_executor(executor, runtime.predict, texts)
         return {
             "model": runtime.name,
             "form": runtime.form,

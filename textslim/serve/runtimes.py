@@ -67,8 +67,10 @@ class Runtime:
 
     runtime = "base"
 
-    def __init__(self, name: str, model_dir: Path, form: str, fallback_labels: list[str]) -> None:
-        """Load the tokenizer and config.json from model_dir."""
+    def __init__(
+        self, name: str, model_dir: Path, form: str, fallback_labels: list[str], max_length: int | None = None
+    ) -> None:
+        """Load the tokenizer and config.json from model_dir; max_length (the pipeline's) caps the model's own."""
         from transformers import AutoConfig, AutoTokenizer
 
         self.name = name
@@ -80,7 +82,9 @@ class Runtime:
         except (OSError, ValueError) as err:
             raise TextslimError(f"model {name!r}: cannot load config/tokenizer from {model_dir}: {err}") from err
         self.labels = _model_labels(self.config, fallback_labels)
-        self.max_length = _max_length(self.tokenizer, self.config)
+        own = _max_length(self.tokenizer, self.config)
+        # Serve at the sequence length the pipeline measured with, so the summary's figures describe what runs here.
+        self.max_length = min(max_length, own) if max_length else own
 
     def _logits(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -120,17 +124,27 @@ class OnnxRuntime(Runtime):
     runtime = "onnxruntime"
 
     def __init__(
-        self, name: str, model_dir: Path, model_file: Path, form: str, threads: int, fallback_labels: list[str]
+        self,
+        name: str,
+        model_dir: Path,
+        model_file: Path,
+        form: str,
+        threads: int,
+        fallback_labels: list[str],
+        max_length: int | None = None,
     ) -> None:
         """Open the session with intra_op threads = the pipeline's benchmark threads."""
         import onnxruntime as ort
 
-        super().__init__(name, model_dir, form, fallback_labels)
+        super().__init__(name, model_dir, form, fallback_labels, max_length)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         # Requests are already serialized (see _INFERENCE_LOCK): extra inter-op threads would only compete.
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle pool threads would otherwise spin for a while after each run, taking the cores that the event
+        # loop, the tokenizer and the next request need on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -159,12 +173,20 @@ class TorchRuntime(Runtime):
 
     runtime = "pytorch"
 
-    def __init__(self, name: str, model_dir: Path, form: str, threads: int, fallback_labels: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        model_dir: Path,
+        form: str,
+        threads: int,
+        fallback_labels: list[str],
+        max_length: int | None = None,
+    ) -> None:
         """Load AutoModelForSequenceClassification from model_dir in eval mode."""
         import torch
         from transformers import AutoModelForSequenceClassification
 
-        super().__init__(name, model_dir, form, fallback_labels)
+        super().__init__(name, model_dir, form, fallback_labels, max_length)
         # Process-wide setting, like the pipeline's benchmark: the teacher gets the same cores as the students.
         torch.set_num_threads(threads)
         try:

@@ -1,5 +1,15 @@
-"""Student recipes by name. Each strategy name in `distill.students` resolves to a builder here."""
+"""Student recipes by name: each name in `distill.students` resolves to a builder here."""
 
-from textslim.params import LAYER_STRATEGIES
+from transformers import PreTrainedModel
 
-STUDENT_RECIPES = {name: "layers" for name in LAYER_STRATEGIES}
+from textslim.errors import TextslimError
+from textslim.params import LAYER_STRATEGIES, DistillParams
+from textslim.students.layers import build_layer_student
+
+
+def build_student(name: str, teacher: PreTrainedModel, cfg: DistillParams) -> tuple[PreTrainedModel, dict]:
+    """The untrained student for a recipe name, and a description of how it was made."""
+    if name in LAYER_STRATEGIES:
+        student, layers = build_layer_student(teacher, name, cfg.num_layers)
+        return student, {"recipe": "layers", "teacher_layers": layers}
+    raise TextslimError(f"distill.students: unknown recipe {name!r}; known: {', '.join(LAYER_STRATEGIES)}")

@@ -21,11 +21,13 @@ function setStatus(message, isError) {
   status.classList.toggle("error", Boolean(isError));
 }
 
-function buildCard(model) {
+function buildCard(model, best) {
   const root = el("article", "card");
   root.dataset.model = model.name;
   const head = el("div", "card-head");
-  head.append(el("h3", "name", model.name), el("span", "form", model.form));
+  const title = el("h3", "name", model.name);
+  if (model.name === best) title.append(el("span", "badge", "best student"));
+  head.append(title, el("span", "form", model.form));
   const label = el("div", "label", "–");
   label.setAttribute("data-role", "label");
   const bars = el("div", "bars");
@@ -118,7 +120,7 @@ async function init() {
     const reply = await fetch("/models");
     const info = await reply.json();
     const container = document.getElementById("models");
-    for (const model of info.models) container.append(buildCard(model));
+    for (const model of info.models) container.append(buildCard(model, info.best_student));
     setStatus(info.models.length + " models loaded.");
   } catch (err) {
     setStatus("Cannot list models: " + err, true);

