@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test serve load-test lint plots-html clean-venv
+.PHONY: setup repro test serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ serve: setup  ## serve the last `make repro` results on http://127.0.0.1:$(PORT)
 
 load-test: setup  ## needs `make serve` running in another shell
 	$(PY) scripts/serve_load.py --url http://127.0.0.1:$(PORT) --concurrency 32 --requests 2000 --report reports/serve-load.md
+
+# `dvc plots show` with vega inlined (its default page loads vega from a CDN and is blank offline), then a
+# headless-Chromium check of the page with every network request blocked.
+plots: setup build/plots-template.html
+	dvc plots show --html-template build/plots-template.html -o build/plots
+	$(PY) scripts/check_plots_page.py build/plots/index.html build/plots-page.png
+
+build/plots-template.html:
+	$(PY) scripts/offline_plots_template.py $@
 
 lint: setup
 	$(VENV)/bin/ruff check textslim stages tests scripts

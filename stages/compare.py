@@ -19,6 +19,8 @@ from textslim.plots import accuracy_vs_latency, confusion, confusion_long, size_
 from textslim.report import best_student, markdown_table, variant_rows, with_timings
 
 log = logging.getLogger(__name__)
+HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
+            "size_ratio_vs_teacher")
 
 
 def _read_json(path: Path) -> dict:
@@ -52,7 +54,7 @@ def main() -> None:
     teacher = _read_json(metrics_dir / "teacher.json")
     baseline = _read_json(metrics_dir / "baseline.json")
     students = {s: _read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
-    rows = variant_rows(teacher, baseline, students, params.teacher.max_length, params.distill.max_length)
+    rows = variant_rows(teacher, baseline, students, params.teacher.max_length)
 
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -83,7 +85,9 @@ def main() -> None:
 
     summary = {"threads": threads, "labels": labels, "latency_texts": min(cfg.latency_texts, len(texts)),
                "throughput_batch_size": cfg.throughput_batch_size,
-               "best_student": best["name"] if best else None, "variants": rows}
+               "best_student": best["name"] if best else None, "variants": rows,
+               # dvc metrics show/diff skip lists: the headline figures again, keyed by variant name
+               "by_variant": {r["name"]: {k: r[k] for k in HEADLINE} for r in rows}}
     write_json(args.summary_out, summary)
     with atomic_file(args.report_out) as tmp:
         tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], threads, cfg, params))

@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,27 +32,30 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    cfg = params.distill
-    if args.strategy not in cfg.students:
-        raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(cfg.students)}")
-    splits, _ = read_prepared(args.data)
+    if args.strategy not in params.distill.students:
+        raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(params.distill.students)}")
+    splits, labels = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
     set_seed(params.seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
-    tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    student, recipe = build_student(args.strategy, teacher, cfg)  # validates num_layers before any training
+    teacher_tokenizer = AutoTokenizer.from_pretrained(args.teacher)
+    build = build_student(args.strategy, teacher, teacher_tokenizer, splits["train"]["text"].tolist(), labels,
+                          params)  # checks the recipe's params (layer counts, LoRA targets, ...) before training
     del teacher
-    log.info("student %s: %s", args.strategy, recipe)
+    log.info("student %s: %s", args.strategy, build.recipe)
 
-    train = tokenize_frame(splits["train"], tokenizer, cfg.max_length, logits["train"])
-    validation = tokenize_frame(splits["validation"], tokenizer, cfg.max_length, logits["validation"])
-    history = train_classifier(student, tokenizer, train, validation, cfg, params.seed,
-                               live_dir=Path(args.live_dir), alpha=cfg.alpha, temperature=cfg.temperature)
+    # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
+    train = tokenize_frame(splits["train"], build.tokenizer, build.train.max_length, logits["train"])
+    validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])
+    history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.seed,
+                               live_dir=Path(args.live_dir), loss_weights=build.loss)
+    student = build.model.merge_and_unload() if hasattr(build.model, "merge_and_unload") else build.model
     with atomic_dir(args.out) as tmp:
         student.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "textslim_student.json").write_text(json.dumps({"strategy": args.strategy, **recipe,
-                                                                "history": history}, indent=2) + "\n")
+        build.tokenizer.save_pretrained(tmp)
+        description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length,
+                       "loss": asdict(build.loss), "history": history}
+        (tmp / "textslim_student.json").write_text(json.dumps(description, indent=2) + "\n")
     best = max(history, key=lambda e: e["eval_macro_f1"])
     log.info("student %s: validation accuracy %.4f, macro-F1 %.4f", args.strategy, best["eval_accuracy"],
              best["eval_macro_f1"])

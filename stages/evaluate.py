@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification
 from textslim.atomic import write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.evaluation import count_parameters, deployed_bytes, evaluate_classifier
+from textslim.evaluation import count_parameters, deployed_bytes, evaluate_classifier, student_description
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.params import load_params
 
@@ -32,7 +32,8 @@ def main() -> None:
 
     params = load_params(args.params)
     splits, labels = read_prepared(args.data)
-    max_length, batch_size = params.distill.max_length, params.evaluate.batch_size
+    recipe = student_description(args.distilled)
+    max_length, batch_size = recipe["max_length"], params.evaluate.batch_size
     pruned_model = AutoModelForSequenceClassification.from_pretrained(args.pruned)
     counts = count_parameters(pruned_model)
     forms = {
@@ -54,7 +55,6 @@ def main() -> None:
                  scores["macro_f1"], results[form]["size_bytes"] / 1e6)
     reports = {name: json.loads((Path(args.quantized) / f"{name}.json").read_text())
                for name in ("sparsity", "parity", "quantize")}
-    recipe = json.loads((Path(args.distilled) / "textslim_student.json").read_text())
     recipe.pop("history", None)
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results})
     write_json(args.confusion_out, {"labels": labels, "rows": "true label", "columns": "predicted label",

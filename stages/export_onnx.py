@@ -3,10 +3,12 @@
 import argparse
 import logging
 import shutil
+from pathlib import Path
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
+from textslim.evaluation import STUDENT_FILE, student_description
 from textslim.onnx_export import export_to_onnx, parity
 from textslim.params import load_params
 
@@ -24,10 +26,12 @@ def main() -> None:
     params = load_params(args.params)
     splits, _ = read_prepared(args.data)
     texts = splits["test"]["text"].head(params.export_onnx.parity_texts).tolist()
+    max_length = student_description(args.model)["max_length"]
     with atomic_dir(args.out) as tmp:
         export_to_onnx(args.model, tmp)
-        report = parity(args.model, tmp, texts, params.distill.max_length, params.export_onnx.tolerance)
-        shutil.copy(args.model + "/sparsity.json", tmp / "sparsity.json")
+        report = parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance)
+        for name in ("sparsity.json", STUDENT_FILE):
+            shutil.copy(Path(args.model) / name, tmp / name)
         write_json(tmp / "parity.json", report)
     log.info("exported %s: max |ONNX - PyTorch| = %.2e on %d test texts", args.model, report["max_abs_diff"],
              report["texts"])

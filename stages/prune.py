@@ -2,11 +2,14 @@
 
 import argparse
 import logging
+import shutil
+from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
+from textslim.evaluation import STUDENT_FILE
 from textslim.params import load_params
 from textslim.prune import global_magnitude_prune
 
@@ -26,6 +29,7 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(args.model).save_pretrained(tmp)
+        shutil.copy(Path(args.model) / STUDENT_FILE, tmp / STUDENT_FILE)
         write_json(tmp / "sparsity.json", {"amount": amount, **report})
     log.info("pruned %s: amount %.2f, encoder Linear sparsity %.4f, whole-model sparsity %.4f", args.model, amount,
              report["linear_sparsity"], report["model_sparsity"])

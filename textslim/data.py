@@ -57,7 +57,8 @@ def _read_file(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
         raise TextslimError(f"data.source: cannot parse {path}: {str(err).splitlines()[0]}") from None
     for key, column in (("data.text_column", text_column), ("data.label_column", label_column)):
         if column not in frame.columns:
-            raise TextslimError(f"{key}: no column {column!r} in {path}; columns are {', '.join(map(str, frame.columns))}")
+            columns = ", ".join(map(str, frame.columns))
+            raise TextslimError(f"{key}: no column {column!r} in {path}; columns are {columns}")
     return pd.DataFrame({"text": frame[text_column], "label": frame[label_column].astype(str)})
 
 
@@ -82,7 +83,8 @@ def _read_hub(name: str, text_column: str, label_column: str) -> pd.DataFrame:
         frame = datasets.load_dataset(name, split="train").to_pandas()
     except Exception as err:  # the hub is unreachable offline; say so instead of a long traceback
         raise TextslimError(f"data.source: cannot load hub dataset {name!r} ({type(err).__name__}); offline, "
-                            f"use a local file or one of: {', '.join('builtin:' + n for n in BUILTIN_DATASETS)}")
+                            f"use a local file or one of: {', '.join('builtin:' + n for n in BUILTIN_DATASETS)}"
+                            ) from None
     return pd.DataFrame({"text": frame[text_column], "label": frame[label_column].astype(str)})
 
 

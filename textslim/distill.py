@@ -6,6 +6,7 @@ logits) and every student share optimisation, early stopping, checkpoint selecti
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, PreTrainedModel,
-                          PreTrainedTokenizerBase, Trainer, TrainingArguments)
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
 
 from textslim.metrics import eval_metrics
 from textslim.params import TrainParams
@@ -22,31 +29,52 @@ from textslim.params import TrainParams
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LossWeights:
+    """hard: CE(labels); soft: T^2 * KL(teacher_T || student_T); sequence: CE(teacher's argmax)."""
+
+    hard: float = 1.0
+    soft: float = 0.0
+    sequence: float = 0.0
+    temperature: float = 1.0
+
+    @classmethod
+    def from_alpha(cls, alpha: float, temperature: float) -> "LossWeights":
+        """The classic mix: (1 - alpha) * CE(labels) + alpha * T^2 * KL."""
+        return cls(hard=1 - alpha, soft=alpha, temperature=temperature)
+
+
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
-            alpha: float, temperature: float) -> torch.Tensor:
-    """(1 - alpha) * CE(student, labels) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))."""
-    hard = F.cross_entropy(student_logits, labels)
-    if teacher_logits is None or alpha == 0:
-        return hard
-    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
-                    F.log_softmax(teacher_logits / temperature, dim=-1),
-                    reduction="batchmean", log_target=True)
-    # T^2 keeps the soft term's gradient scale independent of T (Hinton et al., 2015).
-    return (1 - alpha) * hard + alpha * temperature**2 * soft
+            weights: LossWeights) -> torch.Tensor:
+    """hard * CE(student, labels) + soft * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+    + sequence * CE(student, argmax teacher)."""
+    loss = weights.hard * F.cross_entropy(student_logits, labels)
+    if teacher_logits is None:
+        return loss
+    t = weights.temperature
+    if weights.soft:
+        kl = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
+                      reduction="batchmean", log_target=True)
+        # T^2 keeps the soft term's gradient scale independent of T (Hinton et al., 2015).
+        loss = loss + weights.soft * t**2 * kl
+    if weights.sequence:
+        # The teacher's hard decisions as labels: Tang et al.'s "distilling BERT into a BiLSTM" recipe.
+        loss = loss + weights.sequence * F.cross_entropy(student_logits, teacher_logits.argmax(-1))
+    return loss
 
 
 class DistillationTrainer(Trainer):
     """A Trainer whose loss mixes hard labels with the teacher's precomputed soft targets."""
 
-    def __init__(self, *args, alpha: float = 0.0, temperature: float = 1.0, **kwargs):
+    def __init__(self, *args, loss_weights: LossWeights = LossWeights(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.alpha, self.temperature = alpha, temperature
+        self.loss_weights = loss_weights
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         teacher_logits = inputs.pop("teacher_logits", None)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = kd_loss(outputs.logits, teacher_logits, labels, self.alpha, self.temperature)
+        loss = kd_loss(outputs.logits, teacher_logits, labels, self.loss_weights)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -79,18 +107,18 @@ def tokenize_frame(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_
 
 def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optimizer:
     """AdamW with one learning rate for the pretrained encoder and a larger one for the freshly initialised head."""
-    prefix = model.base_model_prefix + "."
+    prefix = f".{model.base_model_prefix}."  # peft wraps names: base_model.model.bert.encoder...
     encoder, head = [], []
     for name, weight in model.named_parameters():
         if weight.requires_grad:
-            (encoder if name.startswith(prefix) else head).append(weight)
+            (encoder if prefix in f".{name}" else head).append(weight)
     groups = [{"params": encoder, "lr": params.learning_rate}, {"params": head, "lr": params.head_learning_rate}]
     return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=params.weight_decay)
 
 
 def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train: Dataset,
                      validation: Dataset, params: TrainParams, seed: int, live_dir: Path | None = None,
-                     alpha: float = 0.0, temperature: float = 1.0) -> list[dict]:
+                     loss_weights: LossWeights = LossWeights()) -> list[dict]:
     """Train in place; keep the epoch with the best validation macro-F1. Returns the per-epoch eval log."""
     callbacks = [EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience)]
     if live_dir is not None:
@@ -115,7 +143,7 @@ def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         trainer = DistillationTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=validation, data_collator=_Collator(tokenizer),
             compute_metrics=eval_metrics, callbacks=callbacks, optimizers=(_optimizer(model, params), None),
-            alpha=alpha, temperature=temperature)
+            loss_weights=loss_weights)
         trainer.train()
         history = [entry for entry in trainer.state.log_history if "eval_macro_f1" in entry]
     best = max(history, key=lambda e: e["eval_macro_f1"])

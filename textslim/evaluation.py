@@ -1,5 +1,6 @@
 """Evaluate any classifier form on a split, and measure what would be deployed: bytes on disk, parameters."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,14 @@ def evaluate_classifier(classifier: TextClassifier, frame: pd.DataFrame, labels:
     """Classification metrics of a classifier on a prepared split."""
     logits = batched_logits(classifier, frame["text"].tolist(), batch_size)
     return classification_metrics(frame["label"].to_numpy(), logits.argmax(-1), labels)
+
+
+STUDENT_FILE = "textslim_student.json"  # how a student was made; travels with it from stage to stage
+
+
+def student_description(model_dir: str | Path) -> dict:
+    """The recipe, max_length and training history the distill stage recorded for a student."""
+    return json.loads((Path(model_dir) / STUDENT_FILE).read_text())
 
 
 def deployed_bytes(model_dir: str | Path, model_file: str) -> int:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import textslim.students.lstm  # noqa: F401  (registers the BiLSTM student with the Auto* classes)
+
 
 class TextClassifier(Protocol):
     def logits(self, texts: list[str]) -> np.ndarray: ...

@@ -15,6 +15,7 @@ import yaml
 from textslim.errors import TextslimError
 
 LAYER_STRATEGIES = ("first", "last", "odd", "even", "spread")
+STUDENT_RECIPES = (*LAYER_STRATEGIES, "pretrained", "lora", "lstm")
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
 
 
@@ -83,16 +84,69 @@ class DistillParams(TrainParams):
     num_layers: int = 3
     alpha: float = 0.5
     temperature: float = 2.0
+    pretrained_model: str = "builtin:minilm-l6"
 
     def validate(self) -> None:
         self.validate_train("distill")
         _check(len(self.students) > 0, "distill.students", "a non-empty list", list(self.students))
         for name in self.students:
-            _check(name in LAYER_STRATEGIES, "distill.students",
-                   f"names from {', '.join(LAYER_STRATEGIES)}", name)
+            _check(name in STUDENT_RECIPES, "distill.students", f"names from {', '.join(STUDENT_RECIPES)}", name)
         _check(self.num_layers >= 1, "distill.num_layers", "an integer >= 1", self.num_layers)
         _check(0 <= self.alpha <= 1, "distill.alpha", "a number in [0, 1]", self.alpha)
         _check(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
+
+
+@dataclass(frozen=True)
+class LoraParams:
+    base: str = "spread"  # a layer strategy (a k-layer copy of the teacher) or "pretrained"
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: tuple[str, ...] = ("auto",)  # "auto": every Linear inside the attention blocks
+    learning_rate: float = 5e-4
+
+    def validate(self) -> None:
+        bases = (*LAYER_STRATEGIES, "pretrained")
+        _check(self.base in bases, "lora.base", f"one of {', '.join(bases)}", self.base)
+        _check(self.rank >= 1, "lora.rank", "an integer >= 1", self.rank)
+        _check(self.alpha > 0, "lora.alpha", "a number > 0", self.alpha)
+        _check(0 <= self.dropout < 1, "lora.dropout", "a fraction in [0, 1)", self.dropout)
+        _check(self.learning_rate > 0, "lora.learning_rate", "a number > 0", self.learning_rate)
+        _check(len(self.target_modules) > 0, "lora.target_modules", "[auto] or module name suffixes",
+               list(self.target_modules))
+
+
+@dataclass(frozen=True)
+class LstmParams(TrainParams):
+    """The BiLSTM student trains with its own loop settings: it starts from scratch, not from a teacher."""
+
+    epochs: int = 6
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    head_learning_rate: float = 2e-3
+    warmup_ratio: float = 0.0
+    early_stopping_patience: int = 2
+    embeddings: str = "word2vec"  # word2vec (trained on the training texts) | builtin:glove-6b-50d
+    embedding_dim: int = 100
+    hidden_size: int = 128
+    dropout: float = 0.3
+    min_count: int = 2
+    max_vocab: int = 30000
+    soft_weight: float = 0.5  # T^2 * KL(teacher_T || student_T)
+    hard_weight: float = 0.25  # CE against the gold labels
+    sequence_weight: float = 0.25  # CE against the teacher's argmax
+
+    def validate(self) -> None:
+        self.validate_train("lstm")
+        for name in ("embedding_dim", "hidden_size", "min_count", "max_vocab"):
+            _check(getattr(self, name) >= 1, f"lstm.{name}", "an integer >= 1", getattr(self, name))
+        _check(0 <= self.dropout < 1, "lstm.dropout", "a fraction in [0, 1)", self.dropout)
+        weights = {"soft_weight": self.soft_weight, "hard_weight": self.hard_weight,
+                   "sequence_weight": self.sequence_weight}
+        for name, value in weights.items():
+            _check(value >= 0, f"lstm.{name}", "a number >= 0", value)
+        _check(sum(weights.values()) > 0, "lstm.soft_weight/hard_weight/sequence_weight", "not all zero",
+               list(weights.values()))
 
 
 @dataclass(frozen=True)
@@ -161,6 +215,8 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     teacher: TeacherParams = field(default_factory=TeacherParams)
     distill: DistillParams = field(default_factory=DistillParams)
+    lora: LoraParams = field(default_factory=LoraParams)
+    lstm: LstmParams = field(default_factory=LstmParams)
     prune: PruneParams = field(default_factory=PruneParams)
     export_onnx: ExportParams = field(default_factory=ExportParams)
     quantize: QuantizeParams = field(default_factory=QuantizeParams)

@@ -22,8 +22,7 @@ def _row(name, student, form, runtime, path, model_file, params, size_bytes, tes
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
 
 
-def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int,
-                 student_max_length: int) -> list[dict]:
+def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int) -> list[dict]:
     """Every variant with its accuracy, size and parameters, teacher first and baseline last."""
     rows = [_row("teacher", None, "pytorch-fp32", "pytorch", "models/teacher", "model.safetensors",
                  teacher["params"], teacher["size_bytes"], teacher["test"], teacher_max_length)]
@@ -31,7 +30,7 @@ def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teach
         for form, figures in metrics["forms"].items():
             short, folder, model_file, runtime = STUDENT_FORMS[form]
             rows.append(_row(f"{student}-{short}", student, form, runtime, f"{folder}/{student}", model_file,
-                             figures["params"], figures["size_bytes"], figures, student_max_length))
+                             figures["params"], figures["size_bytes"], figures, metrics["recipe"]["max_length"]))
     rows.append(_row("tfidf-logreg", None, "sklearn", "sklearn", "models/baseline", "model.joblib",
                      baseline["params"], baseline["size_bytes"], baseline["test"], None))
     return rows

@@ -73,6 +73,8 @@ class Runtime:
         """Load the tokenizer and config.json from model_dir; max_length (the pipeline's) caps the model's own."""
         from transformers import AutoConfig, AutoTokenizer
 
+        import textslim.students.lstm  # noqa: F401  (the BiLSTM student's config type must be registered)
+
         self.name = name
         self.form = form
         self.model_dir = model_dir

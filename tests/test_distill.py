@@ -1,0 +1,88 @@
+"""The KD loss on hand-made logits, and one step of the shared training loop lowering it."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from textslim.distill import DistillationTrainer, LossWeights, _Collator, kd_loss, tokenize_frame
+from textslim.params import TrainParams
+
+
+def _softmax(row, t):
+    e = [math.exp(x / t) for x in row]
+    return [x / sum(e) for x in e]
+
+
+def test_kd_loss_equals_the_formula_by_hand():
+    student = [[1.0, -1.0, 0.5], [0.2, 0.3, -0.4]]
+    teacher = [[2.0, 0.0, -1.0], [-0.5, 1.5, 0.0]]
+    labels = [0, 1]
+    alpha, t = 0.3, 2.5
+    ce = -sum(math.log(_softmax(s, 1)[y]) for s, y in zip(student, labels)) / 2
+    kl = sum(sum(p * math.log(p / q) for p, q in zip(_softmax(tt, t), _softmax(s, t)))
+             for s, tt in zip(student, teacher)) / 2
+    expected = (1 - alpha) * ce + alpha * t * t * kl
+    got = kd_loss(torch.tensor(student), torch.tensor(teacher), torch.tensor(labels), LossWeights.from_alpha(alpha, t))
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sequence_loss_is_cross_entropy_against_the_teachers_argmax():
+    student, teacher = torch.tensor([[0.2, 0.9], [1.0, -1.0]]), torch.tensor([[3.0, -1.0], [0.0, 2.0]])
+    labels = torch.tensor([1, 1])
+    weights = LossWeights(hard=0.2, soft=0.0, sequence=0.7, temperature=2.0)
+    expected = (0.2 * torch.nn.functional.cross_entropy(student, labels)
+                + 0.7 * torch.nn.functional.cross_entropy(student, torch.tensor([0, 1])))
+    assert kd_loss(student, teacher, labels, weights).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_kd_loss_without_teacher_is_cross_entropy():
+    logits, labels = torch.tensor([[0.3, -0.2]]), torch.tensor([1])
+    assert kd_loss(logits, None, labels, LossWeights()).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, labels).item())
+
+
+def test_kd_loss_is_zero_soft_term_when_student_equals_teacher():
+    logits, labels = torch.tensor([[1.0, 2.0]]), torch.tensor([1])
+    full = kd_loss(logits, logits.clone(), labels, LossWeights.from_alpha(1.0, 3.0))
+    assert full.item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_one_training_step_lowers_the_kd_loss(tiny_teacher, tmp_path):
+    from transformers import TrainingArguments
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    frame = pd.DataFrame({"text": ["good fun film", "awful dull plot", "great movie", "bad script"],
+                          "label": [1, 0, 1, 0]})
+    teacher_logits = np.array([[-2.0, 2.0], [2.0, -2.0], [-1.5, 1.5], [1.0, -1.0]], dtype=np.float32)
+    dataset = tokenize_frame(frame, tokenizer, 16, teacher_logits)
+    batch = _Collator(tokenizer)([dict(row) for row in dataset])
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = DistillationTrainer(model=model, args=args, loss_weights=LossWeights(0.4, 0.4, 0.2, 2.0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.eval()  # no dropout: the two losses differ only by the step
+
+    def loss():
+        return trainer.compute_loss(model, dict(batch))
+
+    before = loss()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert after.item() < before.item()
+
+
+def test_teacher_logits_must_align_with_texts(tiny_teacher):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [0, 1]})
+    with pytest.raises(ValueError, match="1 teacher logits for 2 texts"):
+        tokenize_frame(frame, tokenizer, 8, np.zeros((1, 2)))
+
+
+def test_train_params_defaults_are_valid():
+    TrainParams().validate_train("teacher")

@@ -1,0 +1,60 @@
+"""ONNX export matches PyTorch within 1e-4 on texts; INT8 agrees with fp32; the preset follows the CPU."""
+
+import numpy as np
+import pytest
+
+from tests.tiny import sentences
+from textslim.errors import TextslimError
+from textslim.inference import OnnxClassifier, TorchClassifier
+from textslim.onnx_export import export_to_onnx, parity
+from textslim.quantize import detect_preset, quantize_dynamic
+
+TEXTS = sentences(120, seed=3)["text"].tolist()
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_teacher, tmp_path_factory):
+    """The tiny teacher as ONNX fp32 and dynamic INT8, built once for this module."""
+    onnx_dir = tmp_path_factory.mktemp("onnx")
+    export_to_onnx(tiny_teacher, onnx_dir)
+    int8_dir = tmp_path_factory.mktemp("int8")
+    quantize_dynamic(onnx_dir, int8_dir, "avx2")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        (int8_dir / name).write_bytes((onnx_dir / name).read_bytes())
+    return onnx_dir, int8_dir
+
+
+def test_onnx_logits_match_pytorch_within_1e4(tiny_teacher, exported):
+    onnx_dir, _ = exported
+    report = parity(tiny_teacher, onnx_dir, TEXTS, max_length=32, tolerance=1e-4)
+    assert report["max_abs_diff"] < 1e-4 and report["argmax_agreement"] == 1.0
+    # batched, variable-length inputs too: dynamic axes, padding masked out
+    torch_logits = TorchClassifier(tiny_teacher, 32).logits(TEXTS[:7])
+    onnx_logits = OnnxClassifier(onnx_dir, "model.onnx", 32).logits(TEXTS[:7])
+    assert np.abs(torch_logits - onnx_logits).max() < 1e-4
+
+
+def test_parity_failure_names_the_tolerance(tiny_teacher, exported):
+    onnx_dir, _ = exported
+    with pytest.raises(TextslimError, match="export_onnx.tolerance"):
+        parity(tiny_teacher, onnx_dir, TEXTS[:5], max_length=32, tolerance=1e-12)
+
+
+def test_int8_predictions_agree_with_fp32(exported):
+    onnx_dir, int8_dir = exported
+    fp32 = OnnxClassifier(onnx_dir, "model.onnx", 32).logits(TEXTS)
+    int8 = OnnxClassifier(int8_dir, "model_quantized.onnx", 32).logits(TEXTS)
+    margin = np.abs(fp32[:, 0] - fp32[:, 1])
+    confident = margin > np.percentile(margin, 20)  # near-ties may flip under any rounding
+    assert (fp32.argmax(-1) == int8.argmax(-1))[confident].mean() >= 0.9
+    assert (int8_dir / "model_quantized.onnx").stat().st_size < (onnx_dir / "model.onnx").stat().st_size
+
+
+@pytest.mark.parametrize("flags, machine, expected", [
+    ({"avx2", "avx512f", "avx512_vnni"}, "x86_64", "avx512_vnni"),
+    ({"avx2", "avx512f"}, "x86_64", "avx512"),
+    ({"avx2", "fma"}, "x86_64", "avx2"),
+    (set(), "aarch64", "arm64"),
+])
+def test_preset_follows_cpu_features(flags, machine, expected):
+    assert detect_preset(flags, machine) == expected

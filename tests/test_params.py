@@ -1,0 +1,70 @@
+"""Bad params are rejected before any work, with the key's name in a one-line message."""
+
+import pytest
+import yaml
+
+from textslim.errors import TextslimError
+from textslim.params import load_params
+
+
+def _write(tmp_path, overrides: dict):
+    base = yaml.safe_load(open("params.yaml"))
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        base[section][key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def test_repository_params_are_valid():
+    params = load_params("params.yaml")
+    assert params.distill.num_layers < 6 and params.prune.amount < 1
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("distill.students", ["first", "middle"], "distill.students = 'middle'"),
+    ("distill.students", [], "distill.students"),
+    ("quantize.preset", "avx1024", "quantize.preset = 'avx1024'"),
+    ("prune.amount", 1.0, "prune.amount = 1.0"),
+    ("prune.amount", -0.1, "prune.amount = -0.1"),
+    ("distill.alpha", 1.5, "distill.alpha = 1.5"),
+    ("distill.alpha", -0.01, "distill.alpha"),
+    ("distill.temperature", 0, "distill.temperature = 0"),
+    ("distill.temperature", -2.0, "distill.temperature"),
+    ("distill.num_layers", 0, "distill.num_layers"),
+    ("teacher.epochs", "three", "teacher.epochs = 'three'"),
+    ("data.test_fraction", 0.7, "data.test_fraction"),
+    ("teacher.head_dropout", 1.0, "teacher.head_dropout"),
+    ("data.shots_per_class", 0, "data.shots_per_class"),
+    ("lstm.soft_weight", -0.5, "lstm.soft_weight = -0.5"),
+    ("lora.base", "middle", "lora.base = 'middle'"),
+    ("lora.rank", 0, "lora.rank = 0"),
+])
+def test_bad_value_names_the_key(tmp_path, key, value, message):
+    with pytest.raises(TextslimError, match=message.replace("[", r"\[").replace(".", r"\.")) as err:
+        load_params(_write(tmp_path, {key: value}))
+    assert "\n" not in str(err.value)
+
+
+def test_all_zero_loss_weights_are_rejected(tmp_path):
+    path = _write(tmp_path, {"lstm.soft_weight": 0, "lstm.hard_weight": 0, "lstm.sequence_weight": 0})
+    with pytest.raises(TextslimError, match="lstm.soft_weight/hard_weight/sequence_weight.*not all zero"):
+        load_params(path)
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(TextslimError, match="unknown key prune.amout"):
+        load_params(_write(tmp_path, {"prune.amout": 0.2}))
+
+
+def test_unknown_section_is_named(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("pruning:\n  amount: 0.2\n")
+    with pytest.raises(TextslimError, match="unknown section pruning"):
+        load_params(path)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(TextslimError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")

@@ -1,0 +1,61 @@
+"""The comparison table: ratios against the teacher, the best INT8 student, the baseline warning."""
+
+import pytest
+
+from textslim.bench import Timing, benchmark
+from textslim.report import best_student, markdown_table, variant_rows, with_timings
+
+
+def _metrics(accuracy, size, params=1000):
+    return {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "size_bytes": size, "params": params}
+
+
+def _rows():
+    teacher = {"params": 4000, "size_bytes": 80e6, "test": _metrics(0.85, 0)}
+    baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}
+    recipe = {"max_length": 64}
+    students = {"s": {"recipe": recipe,
+                      "forms": {"onnx-fp32": _metrics(0.84, 40e6), "onnx-int8": _metrics(0.835, 10e6)}},
+                "w": {"recipe": recipe, "forms": {"onnx-int8": _metrics(0.70, 10e6)}}}
+    rows = variant_rows(teacher, baseline, students, 64)
+    timings = {"teacher": Timing(20.0, 25.0, 100.0), "s-fp32": Timing(10.0, 12.0, 200.0),
+               "s-int8": Timing(4.0, 5.0, 500.0), "w-int8": Timing(2.0, 3.0, 900.0),
+               "tfidf-logreg": Timing(0.5, 0.6, 9000.0)}
+    return with_timings(rows, timings)
+
+
+def test_ratios_are_against_the_teacher():
+    rows = {r["name"]: r for r in _rows()}
+    assert rows["s-int8"]["speedup_vs_teacher"] == pytest.approx(5.0)
+    assert rows["s-int8"]["size_ratio_vs_teacher"] == pytest.approx(8.0)
+    assert rows["s-int8"]["delta_accuracy_vs_teacher"] == pytest.approx(-0.015)
+    assert rows["s-int8"]["path"] == "models/quantized/s" and rows["s-fp32"]["model_file"] == "model.onnx"
+
+
+def test_best_student_is_the_most_accurate_int8():
+    assert best_student(_rows())["name"] == "s-int8"
+
+
+def test_students_below_the_baseline_are_flagged():
+    table = markdown_table(_rows(), baseline_accuracy=0.78)
+    flagged = [line for line in table.splitlines() if "below TF-IDF" in line]
+    assert len(flagged) == 1 and "w-int8" in flagged[0]
+
+
+def test_benchmark_times_every_classifier_interleaved():
+    calls = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def logits(self, texts):
+            calls.append(self.name)
+            import numpy as np
+            return np.zeros((len(texts), 2))
+
+    timings = benchmark({"a": Fake("a"), "b": Fake("b")}, ["x"] * 6, warmup=1, throughput_texts=["x"] * 3,
+                        batch_size=2, rounds=1, block=3)
+    assert set(timings) == {"a", "b"}
+    # after one warm-up call each: blocks of 2 settle + 3 timed calls, the order rotating each round
+    assert calls[2:22] == ["a"] * 5 + ["b"] * 5 + ["b"] * 5 + ["a"] * 5
