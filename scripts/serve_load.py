@@ -169,6 +169,9 @@ def render(args: argparse.Namespace, model: str, source: str, tally: Tally, wall
     ok = len(tally.latencies_ms)
     n_errors = sum(tally.errors.values())
     lat = tally.latencies_ms
+    figures = next((m for m in info.get("models", []) if m.get("name") == model), {})
+    server_median = statistics.median(tally.server_ms_per_text) if tally.server_ms_per_text else None
+    bench = figures.get("batch1_ms_median")  # what the pipeline's compare stage measured, batch 1, alone
     rows = [
         ("requests (ok / errors)", f"{ok} / {n_errors}"),
         ("errors by kind", ", ".join(f"{k}: {v}" for k, v in tally.errors.most_common()) or "none"),
@@ -178,12 +181,13 @@ def render(args: argparse.Namespace, model: str, source: str, tally: Tally, wall
         ("latency p90", f"{percentile(lat, 90):.2f} ms"),
         ("latency p99", f"{percentile(lat, 99):.2f} ms"),
         ("latency max", f"{max(lat):.2f} ms" if lat else "n/a"),
+        ("server inference per text, median", f"{server_median:.3f} ms" if server_median else "n/a"),
+        ("compare stage's batch-1 median for this model", f"{bench:.3f} ms" if bench else "n/a"),
         (
-            "server inference per text, median",
-            f"{statistics.median(tally.server_ms_per_text):.3f} ms" if tally.server_ms_per_text else "n/a",
+            "server inference / compare-stage latency",
+            f"{server_median / bench:.2f}×" if server_median and bench else "n/a",
         ),
     ]
-    figures = next((m for m in info.get("models", []) if m.get("name") == model), {})
     lines = [
         "# textslim serving load test",
         "",
