@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--metrics-dir", default="metrics")
+    parser.add_argument("--teacher", default="models/teacher")
+    parser.add_argument("--baseline", default="models/baseline")
     parser.add_argument("--summary-out", default="metrics/summary.json")
     parser.add_argument("--report-out", default="reports/summary.md")
     parser.add_argument("--plots-dir", default="plots")
@@ -54,7 +56,7 @@ def main() -> None:
     teacher = _read_json(metrics_dir / "teacher.json")
     baseline = _read_json(metrics_dir / "baseline.json")
     students = {s: _read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
-    rows = variant_rows(teacher, baseline, students, params.teacher.max_length)
+    rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length)
 
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -71,10 +73,7 @@ def main() -> None:
     plots.mkdir(parents=True, exist_ok=True)
     accuracy_vs_latency(rows, plots / "accuracy_vs_latency.png", threads)
     size_bars(rows, plots / "size.png")
-    histories = {"teacher": teacher["history"]}
-    for student in students:
-        recipe = _read_json(Path("models/students") / student / "textslim_student.json")
-        histories[student] = recipe["history"]
+    histories = {"teacher": teacher["history"], **{s: m["recipe"]["history"] for s, m in students.items()}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:
         matrices = _read_json(metrics_dir / "students" / f"{best['student']}.confusion.json")

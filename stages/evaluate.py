@@ -48,14 +48,14 @@ def main() -> None:
     for form, (classifier, model_dir, model_file) in forms.items():
         scores = evaluate_classifier(classifier, splits["test"], labels, batch_size)
         confusion[form] = scores.pop("confusion_matrix")
-        results[form] = {**scores, "size_bytes": deployed_bytes(model_dir, model_file),
+        results[form] = {**scores, "path": str(model_dir), "model_file": model_file,
+                         "size_bytes": deployed_bytes(model_dir, model_file),
                          "params": count_parameters(classifier.model)["params"] if form == "distilled-fp32"
                          else counts["params"]}
         log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB", args.student, form, scores["accuracy"],
                  scores["macro_f1"], results[form]["size_bytes"] / 1e6)
     reports = {name: json.loads((Path(args.quantized) / f"{name}.json").read_text())
                for name in ("sparsity", "parity", "quantize")}
-    recipe.pop("history", None)
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results})
     write_json(args.confusion_out, {"labels": labels, "rows": "true label", "columns": "predicted label",
                                     "forms": confusion})

@@ -23,7 +23,8 @@ TEXTS = FRAME["text"].tolist()
 
 @pytest.fixture(scope="module")
 def teacher(tiny_teacher):
-    return AutoModelForSequenceClassification.from_pretrained(tiny_teacher), AutoTokenizer.from_pretrained(tiny_teacher)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    return model, AutoTokenizer.from_pretrained(tiny_teacher)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ from textslim.bench import Timing, benchmark
 from textslim.report import best_student, markdown_table, variant_rows, with_timings
 
 
-def _metrics(accuracy, size, params=1000):
-    return {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "size_bytes": size, "params": params}
+def _metrics(accuracy, size, params=1000, path="models/x", model_file="model.onnx"):
+    return {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "size_bytes": size, "params": params, "path": path,
+            "model_file": model_file}
 
 
 def _rows():
@@ -15,9 +16,11 @@ def _rows():
     baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}
     recipe = {"max_length": 64}
     students = {"s": {"recipe": recipe,
-                      "forms": {"onnx-fp32": _metrics(0.84, 40e6), "onnx-int8": _metrics(0.835, 10e6)}},
+                      "forms": {"onnx-fp32": _metrics(0.84, 40e6, path="models/onnx/s"),
+                                "onnx-int8": _metrics(0.835, 10e6, path="models/quantized/s",
+                                                      model_file="model_quantized.onnx")}},
                 "w": {"recipe": recipe, "forms": {"onnx-int8": _metrics(0.70, 10e6)}}}
-    rows = variant_rows(teacher, baseline, students, 64)
+    rows = variant_rows(teacher, baseline, students, "models/teacher", "models/baseline", 64)
     timings = {"teacher": Timing(20.0, 25.0, 100.0), "s-fp32": Timing(10.0, 12.0, 200.0),
                "s-int8": Timing(4.0, 5.0, 500.0), "w-int8": Timing(2.0, 3.0, 900.0),
                "tfidf-logreg": Timing(0.5, 0.6, 9000.0)}
@@ -29,7 +32,8 @@ def test_ratios_are_against_the_teacher():
     assert rows["s-int8"]["speedup_vs_teacher"] == pytest.approx(5.0)
     assert rows["s-int8"]["size_ratio_vs_teacher"] == pytest.approx(8.0)
     assert rows["s-int8"]["delta_accuracy_vs_teacher"] == pytest.approx(-0.015)
-    assert rows["s-int8"]["path"] == "models/quantized/s" and rows["s-fp32"]["model_file"] == "model.onnx"
+    assert rows["s-int8"]["path"] == "models/quantized/s" and rows["s-int8"]["model_file"] == "model_quantized.onnx"
+    assert rows["teacher"]["path"] == "models/teacher" and rows["s-fp32"]["model_file"] == "model.onnx"
 
 
 def test_best_student_is_the_most_accurate_int8():

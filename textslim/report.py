@@ -6,12 +6,12 @@ import pandas as pd
 
 from textslim.bench import Timing
 
-# form -> (short name used in variant names, folder in the pipeline layout, model file, runtime)
+# form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
 STUDENT_FORMS = {
-    "distilled-fp32": ("distilled", "models/students", "model.safetensors", "pytorch"),
-    "pruned-fp32": ("pruned", "models/pruned", "model.safetensors", "pytorch"),
-    "onnx-fp32": ("fp32", "models/onnx", "model.onnx", "onnxruntime"),
-    "onnx-int8": ("int8", "models/quantized", "model_quantized.onnx", "onnxruntime"),
+    "distilled-fp32": ("distilled", "pytorch"),
+    "pruned-fp32": ("pruned", "pytorch"),
+    "onnx-fp32": ("fp32", "onnxruntime"),
+    "onnx-int8": ("int8", "onnxruntime"),
 }
 
 
@@ -22,16 +22,17 @@ def _row(name, student, form, runtime, path, model_file, params, size_bytes, tes
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
 
 
-def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int) -> list[dict]:
+def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_dir: str, baseline_dir: str,
+                 teacher_max_length: int) -> list[dict]:
     """Every variant with its accuracy, size and parameters, teacher first and baseline last."""
-    rows = [_row("teacher", None, "pytorch-fp32", "pytorch", "models/teacher", "model.safetensors",
+    rows = [_row("teacher", None, "pytorch-fp32", "pytorch", teacher_dir, "model.safetensors",
                  teacher["params"], teacher["size_bytes"], teacher["test"], teacher_max_length)]
     for student, metrics in students.items():
         for form, figures in metrics["forms"].items():
-            short, folder, model_file, runtime = STUDENT_FORMS[form]
-            rows.append(_row(f"{student}-{short}", student, form, runtime, f"{folder}/{student}", model_file,
+            short, runtime = STUDENT_FORMS[form]
+            rows.append(_row(f"{student}-{short}", student, form, runtime, figures["path"], figures["model_file"],
                              figures["params"], figures["size_bytes"], figures, metrics["recipe"]["max_length"]))
-    rows.append(_row("tfidf-logreg", None, "sklearn", "sklearn", "models/baseline", "model.joblib",
+    rows.append(_row("tfidf-logreg", None, "sklearn", "sklearn", baseline_dir, "model.joblib",
                      baseline["params"], baseline["size_bytes"], baseline["test"], None))
     return rows
 
