@@ -16,7 +16,7 @@ from textslim.errors import TextslimError
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
 from textslim.params import load_params
 from textslim.plots import accuracy_vs_latency, confusion, confusion_long, size_bars, training_curves
-from textslim.report import best_student, markdown_table, variant_rows, with_timings
+from textslim.report import best_student, render_report, variant_rows, with_timings
 
 log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
@@ -94,31 +94,6 @@ def main() -> None:
         log.info("best INT8 student %s: %.2f%% accuracy (teacher %.2f%%), %.1fx faster, %.1fx smaller",
                  best["name"], 100 * best["accuracy"], 100 * rows[0]["accuracy"], best["speedup_vs_teacher"],
                  best["size_ratio_vs_teacher"])
-
-
-def render_report(rows, best, baseline_accuracy, threads, cfg, params) -> str:
-    """reports/summary.md: how it was measured, the table, and what it says."""
-    lines = [
-        "# textslim summary", "",
-        f"Teacher `{params.teacher.model}` on `{params.data.source}`; {params.distill.num_layers}-layer students "
-        f"({', '.join(params.distill.students)}); prune amount {params.prune.amount}; test split.",
-        f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, every "
-        f"variant interleaved in one process, {threads} threads; median and p95. Throughput: batches of "
-        f"{cfg.throughput_batch_size} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
-        "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32).", "",
-        markdown_table(rows, baseline_accuracy), "",
-    ]
-    if best:
-        teacher = rows[0]
-        beats = "beats" if best["accuracy"] > baseline_accuracy else "does NOT beat"
-        lines += [f"Best INT8 student: **{best['name']}**: {100 * best['accuracy']:.2f}% accuracy "
-                  f"({100 * best['delta_accuracy_vs_teacher']:+.2f} points vs the teacher's "
-                  f"{100 * teacher['accuracy']:.2f}%), {best['speedup_vs_teacher']:.1f}× faster at batch 1, "
-                  f"{best['size_ratio_vs_teacher']:.1f}× smaller; it {beats} the TF-IDF baseline "
-                  f"({100 * baseline_accuracy:.2f}%).", ""]
-    lines += ["Unstructured pruning zeroes weights but stores them densely, so it changes neither the file size nor "
-              "the speed of the PyTorch and ONNX forms; INT8 quantization is what shrinks and speeds them.", ""]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.params import load_params
-from textslim.quantize import detect_preset, quantize_dynamic
+from textslim.quantize import quantize_dynamic, resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +20,18 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    preset = load_params(args.params).quantize.preset
+    requested = load_params(args.params).quantize.preset
+    preset = resolve_preset(requested)
     with atomic_dir(args.out) as tmp:
         path = quantize_dynamic(args.model, tmp, preset)
         for extra in Path(args.model).iterdir():  # tokenizer, config and earlier stages' reports travel along
             if extra.suffix in (".json", ".txt") and not (tmp / extra.name).exists():
                 shutil.copy(extra, tmp / extra.name)
-        write_json(tmp / "quantize.json", {"preset": detect_preset() if preset == "auto" else preset,
-                                           "requested": preset, "mode": "dynamic", "weights": "int8"})
+        write_json(tmp / "quantize.json", {"preset": preset, "requested": requested, "mode": "dynamic",
+                                           "weights": "int8"})
     size = (Path(args.out) / path.name).stat().st_size
-    log.info("quantized %s -> %s/%s (%.1f MB)", args.model, args.out, path.name, size / 1e6)
+    log.info("quantized %s -> %s/%s (%.1f MB), preset %s (%s)", args.model, args.out, path.name, size / 1e6, preset,
+             "detected from the CPU" if requested == "auto" else "from params")
 
 
 if __name__ == "__main__":

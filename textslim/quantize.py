@@ -32,14 +32,19 @@ def detect_preset(flags: set[str] | None = None, machine: str | None = None) -> 
     return "avx2"
 
 
+def resolve_preset(preset: str) -> str:
+    """The preset to use: the one params name, or the CPU's best for "auto"."""
+    return detect_preset() if preset == "auto" else preset
+
+
 def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str) -> Path:
     """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings), per-tensor."""
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    chosen = detect_preset() if preset == "auto" else preset
+    chosen = resolve_preset(preset)
     config = getattr(AutoQuantizationConfig, chosen)(is_static=False, per_channel=False)
-    log.info("quantizing with the %s preset%s", chosen, " (detected)" if preset == "auto" else "")
+    log.info("quantizing with the %s preset", chosen)
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config)
     return Path(out_dir) / "model_quantized.onnx"

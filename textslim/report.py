@@ -5,6 +5,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from textslim.bench import Timing
+from textslim.params import CompareParams, Params
 
 # form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
 STUDENT_FORMS = {
@@ -72,3 +73,29 @@ def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
         "size ratio vs teacher": f"{r['size_ratio_vs_teacher']:.1f}×",
     } for r in rows])
     return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
+                  params: Params) -> str:
+    """reports/summary.md: how it was measured, the table, and what it says."""
+    lines = [
+        "# textslim summary", "",
+        f"Teacher `{params.teacher.model}` on `{params.data.source}`; {params.distill.num_layers}-layer students "
+        f"({', '.join(params.distill.students)}); prune amount {params.prune.amount}; test split.",
+        f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
+        f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
+        f"{cfg.throughput_batch_size} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
+        "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32).", "",
+        markdown_table(rows, baseline_accuracy), "",
+    ]
+    if best:
+        teacher = rows[0]
+        beats = "beats" if best["accuracy"] > baseline_accuracy else "does NOT beat"
+        lines += [f"Best INT8 student: **{best['name']}**: {100 * best['accuracy']:.2f}% accuracy "
+                  f"({100 * best['delta_accuracy_vs_teacher']:+.2f} points vs the teacher's "
+                  f"{100 * teacher['accuracy']:.2f}%), {best['speedup_vs_teacher']:.1f}× faster at batch 1, "
+                  f"{best['size_ratio_vs_teacher']:.1f}× smaller; it {beats} the TF-IDF baseline "
+                  f"({100 * baseline_accuracy:.2f}%).", ""]
+    lines += ["Unstructured pruning zeroes weights but stores them densely, so it changes neither the file size nor "
+              "the speed of the PyTorch and ONNX forms; INT8 quantization is what shrinks and speeds them.", ""]
+    return "\n".join(lines)
