@@ -16,7 +16,7 @@ from textslim.errors import TextslimError
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
 from textslim.params import load_params
 from textslim.plots import accuracy_vs_latency, confusion, confusion_long, size_bars, training_curves
-from textslim.report import best_student, render_report, variant_rows, with_timings
+from textslim.report import best_student, recipe_notes, render_report, variant_rows, with_timings
 
 log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
@@ -89,7 +89,8 @@ def main() -> None:
                "by_variant": {r["name"]: {k: r[k] for k in HEADLINE} for r in rows}}
     write_json(args.summary_out, summary)
     with atomic_file(args.report_out) as tmp:
-        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], threads, cfg, params))
+        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], threads, cfg, params,
+                                     recipe_notes(students, rows[0]["accuracy"])))
     if best:
         log.info("best INT8 student %s: %.2f%% accuracy (teacher %.2f%%), %.1fx faster, %.1fx smaller",
                  best["name"], 100 * best["accuracy"], 100 * rows[0]["accuracy"], best["speedup_vs_teacher"],

@@ -39,13 +39,15 @@ def main() -> None:
     set_seed(params.seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
     teacher_tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    build = build_student(args.strategy, teacher, teacher_tokenizer, splits["train"]["text"].tolist(), labels,
+    build = build_student(args.strategy, teacher, teacher_tokenizer, splits, labels,
                           params)  # checks the recipe's params (layer counts, LoRA targets, ...) before training
     del teacher
     log.info("student %s: %s", args.strategy, build.recipe)
 
     # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
-    train = tokenize_frame(splits["train"], build.tokenizer, build.train.max_length, logits["train"])
+    rows = build.train_rows if build.train_rows is not None else list(range(len(splits["train"])))
+    train = tokenize_frame(splits["train"].iloc[rows], build.tokenizer, build.train.max_length,
+                           logits["train"][rows])
     validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])
     history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.seed,
                                live_dir=Path(args.live_dir), loss_weights=build.loss)

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from textslim.assets import resolve_model
 from textslim.atomic import atomic_dir, write_json
@@ -35,9 +35,14 @@ def main() -> None:
     source = resolve_model(cfg.model, key="teacher.model")
     set_seed(params.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, classifier_dropout=cfg.head_dropout)
+    config = AutoConfig.from_pretrained(source, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                        label2id={name: i for i, name in enumerate(labels)})
+    if hasattr(config, "classifier_dropout"):  # BERT-style heads; MPNet's head reuses hidden_dropout_prob
+        config.classifier_dropout = cfg.head_dropout
+    else:
+        log.warning("teacher.head_dropout: %s heads have no separate dropout; using hidden_dropout_prob %.2f",
+                    config.model_type, config.hidden_dropout_prob)
+    model = AutoModelForSequenceClassification.from_pretrained(source, config=config)
 
     train = tokenize_frame(splits["train"], tokenizer, cfg.max_length)
     validation = tokenize_frame(splits["validation"], tokenizer, cfg.max_length)

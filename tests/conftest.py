@@ -23,3 +23,17 @@ def tiny_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "reviews.csv"
     sentences(200).to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sentence_body(tmp_path_factory) -> Path:
+    """A tiny sentence-transformers model: tiny BERT -> mean pooling -> L2 normalisation, like all-MiniLM-L6-v2."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    encoder = make_tiny_model(tmp_path_factory.mktemp("body") / "bert", "bert", layers=2, seed=7)
+    transformer = modules.Transformer(str(encoder), max_seq_length=24)
+    st = SentenceTransformer(modules=[transformer, modules.Pooling(32, "mean"), modules.Normalize()], device="cpu")
+    out = tmp_path_factory.mktemp("body") / "st"
+    st.save(str(out))
+    return out

@@ -21,7 +21,7 @@ from textslim.students.lstm import (
     prunable_lstm_weights,
     word_vectors,
 )
-from textslim.students.lstm_export import export_lstm_onnx
+from textslim.students.torch_export import export_torch_onnx
 
 ENGLISH = ["The film was a charming, clever story about friendship.",
            "A boring and tedious movie; the acting felt flat.",
@@ -162,7 +162,7 @@ def test_unknown_embedding_source_names_the_param():
 def test_onnx_export_matches_torch_and_quantizes(tmp_path, trained_dir, texts):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    onnx_path = export_lstm_onnx(trained_dir, tmp_path)
+    onnx_path = export_torch_onnx(trained_dir, tmp_path)
     assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= {p.name for p in tmp_path.iterdir()}
     model = AutoModelForSequenceClassification.from_pretrained(trained_dir)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
@@ -180,7 +180,7 @@ def test_optimum_quantizer_accepts_the_export(tmp_path, trained_dir):
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    export_lstm_onnx(trained_dir, tmp_path / "onnx")
+    export_torch_onnx(trained_dir, tmp_path / "onnx")
     quantizer = ORTQuantizer.from_pretrained(str(tmp_path / "onnx"), file_name="model.onnx")
     quantizer.quantize(save_dir=str(tmp_path / "int8"),
                        quantization_config=AutoQuantizationConfig.avx2(is_static=False, per_channel=False))
@@ -206,7 +206,7 @@ def test_pruning_reaches_lstm_weights_and_still_exports(tmp_path, trained_dir):
     assert not any(name.endswith("_orig") for name, _ in model.named_parameters())
     model.save_pretrained(tmp_path / "pruned")
     AutoTokenizer.from_pretrained(trained_dir).save_pretrained(tmp_path / "pruned")
-    onnx_path = export_lstm_onnx(tmp_path / "pruned", tmp_path / "onnx")
+    onnx_path = export_torch_onnx(tmp_path / "pruned", tmp_path / "onnx")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "onnx")
     np.testing.assert_allclose(_ort_logits(onnx_path, tokenizer, ENGLISH), _torch_logits(model, tokenizer, ENGLISH),
                                atol=1e-4)

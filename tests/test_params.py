@@ -40,6 +40,9 @@ def test_repository_params_are_valid():
     ("lstm.soft_weight", -0.5, "lstm.soft_weight = -0.5"),
     ("lora.base", "middle", "lora.base = 'middle'"),
     ("lora.rank", 0, "lora.rank = 0"),
+    ("setfit.shots_per_class", 0, "setfit.shots_per_class = 0"),
+    ("setfit.num_iterations", -1, "setfit.num_iterations = -1"),
+    ("setfit.contrastive_learning_rate", 0, "setfit.contrastive_learning_rate = 0"),
 ])
 def test_bad_value_names_the_key(tmp_path, key, value, message):
     with pytest.raises(TextslimError, match=message.replace("[", r"\[").replace(".", r"\.")) as err:
@@ -68,3 +71,10 @@ def test_unknown_section_is_named(tmp_path):
 def test_missing_params_file(tmp_path):
     with pytest.raises(TextslimError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_dvc_exp_run_exponent_floats_are_numbers(tmp_path):
+    # `dvc exp run -S teacher.learning_rate=3e-5` writes `3e-05`, a string to PyYAML (YAML 1.1 wants a dot).
+    path = tmp_path / "params.yaml"
+    path.write_text(open("params.yaml").read().replace("learning_rate: 8.0e-5", "learning_rate: 3e-05"))
+    assert load_params(path).teacher.learning_rate == pytest.approx(3e-5)

@@ -12,17 +12,19 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STUDENTS = ["first", "spread", "lstm"]
+STUDENTS = ["first", "spread", "setfit", "lstm"]
 UPSTREAM = {"prepare_data", "finetune_teacher", "baseline"} | {f"distill_student@{s}" for s in STUDENTS}
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
                        for s in STUDENTS} | {"compare"}
 
 
-def _tiny_params(csv: Path, teacher: Path) -> dict:
+def _tiny_params(csv: Path, teacher: Path, sentence_body: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(source=str(csv), validation_fraction=0.2, test_fraction=0.2)
     params["teacher"].update(model=str(teacher), epochs=1, max_length=32, batch_size=16)
     params["distill"].update(students=STUDENTS, num_layers=2, epochs=1, max_length=32, batch_size=16)
+    params["setfit"].update(body=str(sentence_body), shots_per_class=4, num_iterations=2, epochs=1, max_length=32,
+                            batch_size=16)
     params["lstm"].update(embedding_dim=16, hidden_size=16, min_count=1, epochs=1, max_length=32)
     params["compare"].update(latency_texts=8, warmup=1, throughput_rounds=1)
     return params
@@ -42,13 +44,14 @@ def _ran(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline_repo(tmp_path_factory, tiny_teacher, tiny_csv) -> Path:
+def pipeline_repo(tmp_path_factory, tiny_teacher, tiny_csv, tiny_sentence_body) -> Path:
     work = tmp_path_factory.mktemp("pipeline")
     shutil.copy(REPO / "dvc.yaml", work / "dvc.yaml")
     shutil.copytree(REPO / "stages", work / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     # Stage deps name library files (textslim/...): a copy makes the temp repo self-contained.
     shutil.copytree(REPO / "textslim", work / "textslim", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "params.yaml").write_text(yaml.safe_dump(_tiny_params(tiny_csv, tiny_teacher), sort_keys=False))
+    params = _tiny_params(tiny_csv, tiny_teacher, tiny_sentence_body)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
     _run(["git", "add", "-A"], work)
@@ -68,7 +71,8 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(pipeli
         assert (pipeline_repo / "plots" / name).stat().st_size > 1000
     summary = yaml.safe_load((pipeline_repo / "metrics" / "summary.json").read_text())
     names = {v["name"] for v in summary["variants"]}
-    assert {"teacher", "tfidf-logreg", "first-int8", "spread-int8", "spread-fp32", "lstm-int8"} <= names
+    expected = {"teacher", "tfidf-logreg", "spread-fp32"} | {f"{s}-int8" for s in STUDENTS}
+    assert expected <= names
     assert summary["best_student"].endswith("-int8")
 
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == set()

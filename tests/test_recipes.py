@@ -11,7 +11,7 @@ from textslim.errors import TextslimError
 from textslim.evaluation import count_parameters
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.onnx_export import export_to_onnx, parity
-from textslim.params import DistillParams, LoraParams, LstmParams, Params
+from textslim.params import DistillParams, LoraParams, LstmParams, Params, SetfitParams
 from textslim.prune import global_magnitude_prune
 from textslim.quantize import quantize_dynamic
 from textslim.students import build_student
@@ -19,6 +19,7 @@ from textslim.students.lora import attention_targets
 
 FRAME = sentences(48, seed=1).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 TEXTS = FRAME["text"].tolist()
+SPLITS = {"train": FRAME, "validation": FRAME.head(8), "test": FRAME.tail(8)}
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +29,19 @@ def teacher(tiny_teacher):
 
 
 @pytest.fixture(scope="module")
-def params(tmp_path_factory):
+def params(tmp_path_factory, tiny_sentence_body):
     compact = make_tiny_model(tmp_path_factory.mktemp("compact") / "m", "bert", layers=2, seed=5)
     return Params(distill=DistillParams(num_layers=2, pretrained_model=str(compact), max_length=24),
                   lora=LoraParams(base="spread", rank=4, alpha=8.0),
+                  setfit=SetfitParams(body=str(tiny_sentence_body), shots_per_class=4, num_iterations=2,
+                                      max_length=24),
                   lstm=LstmParams(embedding_dim=16, hidden_size=16, min_count=1, max_length=24))
 
 
 def _build(name, teacher, params):
     model, tokenizer = teacher
     torch.manual_seed(0)
-    return build_student(name, model, tokenizer, TEXTS, LABELS, params)
+    return build_student(name, model, tokenizer, SPLITS, LABELS, params)
 
 
 def _loss_drops_after_one_step(build, tmp_path) -> tuple[float, float]:
@@ -57,10 +60,10 @@ def _loss_drops_after_one_step(build, tmp_path) -> tuple[float, float]:
     return before.item(), after.item()
 
 
-@pytest.mark.parametrize("name", ["spread", "pretrained", "lora", "lstm"])
+@pytest.mark.parametrize("name", ["spread", "pretrained", "lora", "setfit", "lstm"])
 def test_recipe_builds_and_one_step_lowers_the_loss(name, teacher, params, tmp_path):
     build = _build(name, teacher, params)
-    assert build.recipe["recipe"] in {"layers", "pretrained", "lora", "lstm"}
+    assert build.recipe["recipe"] in {"layers", "pretrained", "lora", "setfit", "lstm"}
     assert build.model(**build.tokenizer(["good fun film"], return_tensors="pt")).logits.shape == (1, 2)
     before, after = _loss_drops_after_one_step(build, tmp_path)
     assert after < before, (name, before, after)
@@ -112,7 +115,7 @@ def test_lstm_vocabulary_and_unknown_words(teacher, params, tmp_path):
     assert again("zzyzx")["input_ids"] == [build.tokenizer.unk_token_id]
 
 
-@pytest.mark.parametrize("name", ["lstm", "lora", "pretrained"])
+@pytest.mark.parametrize("name", ["lstm", "lora", "pretrained", "setfit"])
 def test_recipe_survives_prune_onnx_and_int8(name, teacher, params, tmp_path):
     build = _build(name, teacher, params)
     model = build.model.merge_and_unload() if hasattr(build.model, "merge_and_unload") else build.model

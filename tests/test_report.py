@@ -63,3 +63,19 @@ def test_benchmark_times_every_classifier_interleaved():
     assert set(timings) == {"a", "b"}
     # after one warm-up call each: blocks of 2 settle + 3 timed calls, the order rotating each round
     assert calls[2:22] == ["a"] * 5 + ["b"] * 5 + ["b"] * 5 + ["a"] * 5
+
+
+def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():
+    from textslim.report import recipe_notes
+
+    forms = {"distilled-fp32": {"accuracy": 0.80}, "onnx-int8": {"accuracy": 0.79}}
+    students = {
+        "setfit": {"recipe": {"recipe": "setfit", "labelled_texts": 16, "shots_per_class": 8,
+                              "unlabelled_texts": 1000, "few_shot": {"test": {"accuracy": 0.60}}}, "forms": forms},
+        "lora": {"recipe": {"recipe": "lora", "rank": 4, "base": "spread", "trainable_params": 10,
+                            "total_params": 100}, "forms": forms},
+        "first": {"recipe": {"recipe": "layers"}, "forms": forms},
+    }
+    setfit, lora = recipe_notes(students, teacher_accuracy=0.85)
+    assert "60.00% before distillation" in setfit and "closes 80% of the gap" in setfit  # (80 - 60) / (85 - 60)
+    assert "trains 10 of 100 parameters" in lora

@@ -125,15 +125,18 @@ def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.Da
     return {name: part.reset_index(drop=True) for name, part in splits.items()}
 
 
+def sample_per_class(frame: pd.DataFrame, k: int, seed: int, key: str) -> pd.DataFrame:
+    """k random rows of every label; a class with fewer than k rows is an error naming the param `key`."""
+    counts = frame["label"].value_counts()
+    if (counts < k).any():
+        label = counts.idxmin()
+        raise TextslimError(f"{key}: {k} exceeds the {counts[label]} training examples of class {label}")
+    return frame.groupby("label", group_keys=False).sample(n=k, random_state=seed)
+
+
 def _limit_train(train: pd.DataFrame, params: DataParams, seed: int) -> pd.DataFrame:
     if params.shots_per_class is not None:
-        k = params.shots_per_class
-        smallest = train["label"].value_counts()
-        if (smallest < k).any():
-            label = smallest.idxmin()
-            raise TextslimError(f"data.shots_per_class: {k} exceeds the {smallest[label]} training examples "
-                                f"of class {label!r}")
-        train = train.groupby("label", group_keys=False).sample(n=k, random_state=seed)
+        train = sample_per_class(train, params.shots_per_class, seed, "data.shots_per_class")
     if params.max_train_samples is not None and params.max_train_samples < len(train):
         train, _ = train_test_split(train, train_size=params.max_train_samples, stratify=train["label"],
                                     random_state=seed)

@@ -33,13 +33,20 @@ class TorchClassifier:
         return self.model(**batch).logits.float().numpy()
 
 
-def ort_session(model_path: str | Path, threads: int = 0):
-    """An ONNX Runtime CPU session; threads=0 lets ORT use every core."""
+def ort_session(model_path: str | Path, threads: int = 0, spinning: bool = True):
+    """An ONNX Runtime CPU session; threads=0 lets ORT use every core.
+
+    spinning=False stops idle pool threads busy-waiting after each run: a little batch-1 latency, in exchange for
+    cores left free for whatever else runs between calls (a server's event loop and tokenizer).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 

@@ -14,15 +14,18 @@ log = logging.getLogger(__name__)
 def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     """optimum's exporter: model.onnx with dynamic batch and sequence axes, tokenizer and config beside it.
 
-    optimum knows the transformer architectures; the BiLSTM student is ours, so it goes through torch.onnx.
+    optimum knows the architectures transformers ships; the BiLSTM and SetFit students are ours, so they go through
+    torch.onnx.
     """
     from transformers import AutoConfig
 
     from textslim.students.lstm import BiLstmConfig
-    from textslim.students.lstm_export import export_lstm_onnx
+    from textslim.students.setfit import SetFitClassifierConfig
+    from textslim.students.torch_export import export_torch_onnx
 
-    if AutoConfig.from_pretrained(model_dir).model_type == BiLstmConfig.model_type:
-        return export_lstm_onnx(model_dir, out_dir)
+    ours = (BiLstmConfig.model_type, SetFitClassifierConfig.model_type)
+    if AutoConfig.from_pretrained(model_dir).model_type in ours:
+        return export_torch_onnx(model_dir, out_dir)
     from optimum.exporters.onnx import main_export
 
     main_export(model_name_or_path=str(model_dir), output=str(out_dir), task="text-classification",

@@ -4,6 +4,7 @@ Every check fails with a TextslimError naming the key (`distill.alpha`) and what
 """
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import yaml
 from textslim.errors import TextslimError
 
 LAYER_STRATEGIES = ("first", "last", "odd", "even", "spread")
-STUDENT_RECIPES = (*LAYER_STRATEGIES, "pretrained", "lora", "lstm")
+STUDENT_RECIPES = (*LAYER_STRATEGIES, "pretrained", "lora", "setfit", "lstm")
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
 
 
@@ -150,6 +151,31 @@ class LstmParams(TrainParams):
 
 
 @dataclass(frozen=True)
+class SetfitParams(TrainParams):
+    """The SetFit student: contrastive few-shot training of a sentence-transformers body, then distillation.
+
+    The train fields (epochs, learning rates, ...) are the distillation phase's; the contrastive phase has its own.
+    """
+
+    body: str = "builtin:minilm-l6"  # a sentence-transformers model: a built-in or a local directory
+    shots_per_class: int = 8  # labelled training examples per class for the few-shot phase
+    num_iterations: int = 20  # SetFit's contrastive pairs per labelled example
+    contrastive_epochs: int = 1
+    contrastive_batch_size: int = 16
+    contrastive_learning_rate: float = 2e-5
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 1e-3
+
+    def validate(self) -> None:
+        self.validate_train("setfit")
+        for name in ("shots_per_class", "num_iterations", "contrastive_epochs", "contrastive_batch_size"):
+            _check(getattr(self, name) >= 1, f"setfit.{name}", "an integer >= 1", getattr(self, name))
+        _check(self.contrastive_learning_rate > 0, "setfit.contrastive_learning_rate", "a number > 0",
+               self.contrastive_learning_rate)
+
+
+@dataclass(frozen=True)
 class PruneParams:
     amount: float = 0.3
 
@@ -216,6 +242,7 @@ class Params:
     teacher: TeacherParams = field(default_factory=TeacherParams)
     distill: DistillParams = field(default_factory=DistillParams)
     lora: LoraParams = field(default_factory=LoraParams)
+    setfit: SetfitParams = field(default_factory=SetfitParams)
     lstm: LstmParams = field(default_factory=LstmParams)
     prune: PruneParams = field(default_factory=PruneParams)
     export_onnx: ExportParams = field(default_factory=ExportParams)
@@ -226,6 +253,7 @@ class Params:
 
 
 T = TypeVar("T")
+_YAML11_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -241,6 +269,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         _check(isinstance(value, list | tuple), key, "a list", value)
         return tuple(_coerce(v, typing.get_args(annotation)[0], key) for v in value)
     if annotation is float:
+        if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value):
+            value = float(value)  # `dvc exp run -S lr=3e-5` writes 3e-05, which PyYAML (YAML 1.1) reads as a string
         _check(isinstance(value, int | float) and not isinstance(value, bool), key, "a number", value)
         return float(value)
     if annotation is int:

@@ -75,8 +75,31 @@ def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
     return frame.to_markdown(index=False, disable_numparse=True)
 
 
+def recipe_notes(students: dict[str, dict], teacher_accuracy: float) -> list[str]:
+    """What a recipe's own figures say (SetFit's few-shot starting point, LoRA's trainable share), one line each."""
+    lines = []
+    for name, metrics in students.items():
+        recipe, forms = metrics["recipe"], metrics["forms"]
+        if recipe["recipe"] == "setfit":
+            few = recipe["few_shot"]["test"]["accuracy"]
+            distilled, int8 = forms["distilled-fp32"]["accuracy"], forms["onnx-int8"]["accuracy"]
+            gap = teacher_accuracy - few
+            closed = (f"closes {(distilled - few) / gap:.0%} of the gap" if gap > 0
+                      else "starts at or above the teacher")
+            lines.append(f"- `{name}`: SetFit on {recipe['labelled_texts']} labelled texts "
+                         f"({recipe['shots_per_class']} per class) scores {100 * few:.2f}% before distillation; "
+                         f"distilled on {recipe['unlabelled_texts']:,} unlabelled texts it scores "
+                         f"{100 * distilled:.2f}% ({100 * int8:.2f}% as INT8): distillation {closed} to the teacher's "
+                         f"{100 * teacher_accuracy:.2f}%.")
+        elif recipe["recipe"] == "lora":
+            lines.append(f"- `{name}`: LoRA rank {recipe['rank']} on `{recipe['base']}` trains "
+                         f"{recipe['trainable_params']:,} of {recipe['total_params']:,} parameters; merged before "
+                         "pruning, so what ships needs no peft.")
+    return lines
+
+
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
-                  params: Params) -> str:
+                  params: Params, notes: list[str] = ()) -> str:
     """reports/summary.md: how it was measured, the table, and what it says."""
     lines = [
         "# textslim summary", "",
@@ -96,6 +119,8 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
                   f"{100 * teacher['accuracy']:.2f}%), {best['speedup_vs_teacher']:.1f}× faster at batch 1, "
                   f"{best['size_ratio_vs_teacher']:.1f}× smaller; it {beats} the TF-IDF baseline "
                   f"({100 * baseline_accuracy:.2f}%).", ""]
+    if notes:
+        lines += ["Recipes:", "", *notes, ""]
     lines += ["Unstructured pruning zeroes weights but stores them densely, so it changes neither the file size nor "
               "the speed of the PyTorch and ONNX forms; INT8 quantization is what shrinks and speeds them.", ""]
     return "\n".join(lines)

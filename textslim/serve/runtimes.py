@@ -136,19 +136,13 @@ class OnnxRuntime(Runtime):
         max_length: int | None = None,
     ) -> None:
         """Open the session with intra_op threads = the pipeline's benchmark threads."""
-        import onnxruntime as ort
+        from textslim.inference import ort_session
 
         super().__init__(name, model_dir, form, fallback_labels, max_length)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # Requests are already serialized (see _INFERENCE_LOCK): extra inter-op threads would only compete.
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle pool threads would otherwise spin for a while after each run, taking the cores that the event
-        # loop, the tokenizer and the next request need on a small machine.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            # Requests are serialized (see _INFERENCE_LOCK); idle pool threads must not spin and take the cores
+            # that the event loop, the tokenizer and the next request need on a small machine.
+            self.session = ort_session(model_file, threads, spinning=False)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
             raise TextslimError(f"model {name!r}: cannot open {model_file}: {err}") from err
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -1,4 +1,5 @@
-"""ONNX export of the BiLSTM student, laid out like an optimum export: model.onnx, config.json and the tokenizer."""
+"""ONNX export of our own model types (the BiLSTM and SetFit students) with torch.onnx, laid out like an optimum
+export: model.onnx, config.json and the tokenizer. optimum only knows the architectures transformers ships."""
 
 import warnings
 from pathlib import Path
@@ -7,7 +8,10 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import textslim.students.lstm  # noqa: F401  (registers the model type with the Auto classes)
+import textslim.students  # noqa: F401  (registers our model types with the Auto classes)
+
+# Rows of different lengths, so the trace exercises the masking (and the BiLSTM's per-row reversal).
+TRACE_TEXTS = ["a short one", "a somewhat longer text, so that the first row needs padding"]
 
 
 class _LogitsOnly(nn.Module):
@@ -21,18 +25,14 @@ class _LogitsOnly(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
-def export_lstm_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
+def export_torch_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     """Write out_dir/model.onnx (dynamic batch and sequence axes) with the config and tokenizer files beside it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).to("cpu").eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    # Rows of different lengths, so the trace exercises the masking and the per-row reversal; a private generator
-    # leaves the caller's global RNG untouched.
-    input_ids = torch.randint(2, max(model.config.vocab_size, 3), (2, 7), generator=torch.Generator().manual_seed(0))
-    attention_mask = torch.ones_like(input_ids)
-    attention_mask[1, 4:] = 0
-    input_ids[1, 4:] = model.config.pad_token_id
+    batch = tokenizer(TRACE_TEXTS, padding=True, return_tensors="pt")
+    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
     with torch.no_grad(), warnings.catch_warnings():
         # The exporter warns that LSTMs traced at batch > 1 may fail at other batch sizes; that holds only for h0/c0
         # passed in as fixed tensors. Here they are left out, so the graph builds zeros from the input's shape.

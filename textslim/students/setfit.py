@@ -1,0 +1,175 @@
+"""The `setfit` student: SetFit few-shot training of a sentence-transformers body, then distillation from the teacher.
+
+1. SetFit (the library): contrastive fine-tuning of the body on pairs built from `setfit.shots_per_class` labelled
+   examples per class, then a logistic-regression head on the embeddings. Its accuracy is recorded: the few-shot
+   model is what you would have without a teacher.
+2. The body, its pooling and the head become one torch classifier (SetFitClassifier, below); the head's weights come
+   from the logistic regression, so before training it scores exactly like SetFit's predict_proba. It is then
+   distilled on the rest of the training texts as unlabelled data: soft KL to the teacher's logits only.
+
+Why KD on the head's logits rather than SetFit's DistillationTrainer: that trainer distils a SetFit teacher's
+*embeddings* through cosine-similarity pairs; our teacher is a fine-tuned classifier whose knowledge is in its
+logits, which every other student already learns from through the one training loop.
+"""
+
+import logging
+import tempfile
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from textslim.assets import resolve_model
+from textslim.data import sample_per_class
+from textslim.errors import TextslimError
+from textslim.metrics import classification_metrics
+from textslim.params import SetfitParams
+
+log = logging.getLogger(__name__)
+
+MODEL_TYPE = "textslim-setfit"
+
+
+class SetFitClassifierConfig(PretrainedConfig):
+    """The body's own transformers config (as a dict) plus whether embeddings are L2-normalised before the head."""
+
+    model_type = MODEL_TYPE
+
+    def __init__(self, encoder: dict | None = None, normalize: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder or {}
+        self.normalize = normalize
+
+
+class SetFitClassifier(PreTrainedModel):
+    """Encoder -> masked mean pooling -> (L2 normalisation) -> Linear: a SetFit model as one differentiable module."""
+
+    config_class = SetFitClassifierConfig
+    base_model_prefix = "encoder"  # pruning and the encoder learning rate reach the body; the head stays apart
+    main_input_name = "input_ids"
+
+    def __init__(self, config: SetFitClassifierConfig):
+        super().__init__(config)
+        encoder_config = AutoConfig.for_model(**config.encoder)
+        try:  # BERT and MPNet carry a pooler that mean pooling never uses; leave it out where the class allows
+            self.encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
+        except TypeError:
+            self.encoder = AutoModel.from_config(encoder_config)
+        self.classifier = nn.Linear(encoder_config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is self.classifier:
+            module.reset_parameters()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                **kwargs) -> SequenceClassifierOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # what sentence-transformers' mean pooling does
+        if self.config.normalize:
+            pooled = F.normalize(pooled, p=2, dim=-1)
+        logits = self.classifier(pooled)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def _register() -> None:
+    """Make AutoConfig / AutoModelForSequenceClassification know the model type, once per process."""
+    for register in (lambda: AutoConfig.register(MODEL_TYPE, SetFitClassifierConfig),
+                     lambda: AutoModelForSequenceClassification.register(SetFitClassifierConfig, SetFitClassifier)):
+        try:
+            register()
+        except ValueError:  # already registered (a module reload)
+            pass
+
+
+_register()
+
+
+def train_few_shot(body: str, shots: pd.DataFrame, cfg: SetfitParams, seed: int):
+    """SetFit's own trainer: contrastive pairs from the labelled shots, then the logistic-regression head."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    model = SetFitModel.from_pretrained(str(resolve_model(body, key="setfit.body")))
+    model.model_body.max_seq_length = cfg.max_length
+    with tempfile.TemporaryDirectory(prefix="textslim-setfit-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch, batch_size=cfg.contrastive_batch_size, num_epochs=cfg.contrastive_epochs,
+            num_iterations=cfg.num_iterations, body_learning_rate=cfg.contrastive_learning_rate,
+            max_length=cfg.max_length, seed=seed, report_to="none", save_strategy="no", show_progress_bar=False)
+        dataset = Dataset.from_dict({"text": shots["text"].tolist(), "label": shots["label"].astype(int).tolist()})
+        Trainer(model=model, args=args, train_dataset=dataset).train()
+    return model
+
+
+def _pooling_and_normalize(body) -> bool:
+    """Check the body pools by mean (the only pooling SetFitClassifier implements); True when it L2-normalises."""
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    modules = list(body)
+    pooling = [m for m in modules if isinstance(m, Pooling)]
+    if len(pooling) != 1 or pooling[0].pooling_mode != "mean":
+        modes = [p.pooling_mode for p in pooling]
+        raise TextslimError(f"setfit.body: only mean-pooling sentence-transformers bodies are supported, got {modes}")
+    return any(isinstance(m, Normalize) for m in modules)
+
+
+def to_classifier(setfit_model, labels: list[str]) -> SetFitClassifier:
+    """The SetFit model as a SetFitClassifier whose softmax equals the logistic-regression head's predict_proba."""
+    head = setfit_model.model_head
+    encoder = setfit_model.model_body[0].auto_model
+    coef, intercept = np.asarray(head.coef_, dtype=np.float32), np.asarray(head.intercept_, dtype=np.float32)
+    if list(head.classes_) != list(range(len(labels))):
+        raise TextslimError(f"setfit: the head saw classes {list(head.classes_)}, expected 0..{len(labels) - 1}")
+    if coef.shape[0] == 1:
+        # Binary logistic regression scores one logit z: p(1) = sigmoid(z) = softmax([-z/2, z/2])[1].
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    config = SetFitClassifierConfig(
+        encoder=encoder.config.to_dict(), normalize=_pooling_and_normalize(setfit_model.model_body),
+        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    model = SetFitClassifier(config)
+    missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise TextslimError(f"setfit.body: encoder weights missing after conversion: {missing[:3]}")
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(coef))
+        model.classifier.bias.copy_(torch.from_numpy(intercept))
+    return model.eval()
+
+
+def build_setfit_student(splits: dict[str, pd.DataFrame], labels: list[str], cfg: SetfitParams, seed: int
+                         ) -> tuple[SetFitClassifier, PreTrainedTokenizerBase, list[int], dict]:
+    """Few-shot SetFit model -> SetFitClassifier; returns it, its tokenizer, the unlabelled rows and the recipe."""
+    train = splits["train"]
+    shots = sample_per_class(train, cfg.shots_per_class, seed, "setfit.shots_per_class")  # checked before training
+    log.info("setfit: contrastive training on %d labelled texts (%d per class)", len(shots), cfg.shots_per_class)
+    few_shot = train_few_shot(cfg.body, shots, cfg, seed)
+    scores = {name: classification_metrics(splits[name]["label"].to_numpy(),
+                                           np.asarray(few_shot.predict(splits[name]["text"].tolist())), labels)
+              for name in ("validation", "test")}
+    log.info("setfit: few-shot model before distillation: validation accuracy %.4f, test accuracy %.4f",
+             scores["validation"]["accuracy"], scores["test"]["accuracy"])
+    model = to_classifier(few_shot, labels)
+    labelled = set(shots.index)
+    unlabelled = [i for i in range(len(train)) if i not in labelled]
+    recipe = {"recipe": "setfit", "body": cfg.body, "shots_per_class": cfg.shots_per_class,
+              "labelled_texts": len(shots), "unlabelled_texts": len(unlabelled),
+              "few_shot": {name: {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]} for name, s in scores.items()}}
+    return model, few_shot.model_body.tokenizer, unlabelled, recipe
