@@ -14,10 +14,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.tiny import make_tiny_model, sentences  # noqa: E402
+from tests.tiny import LABELS, make_tiny_model, sentences  # noqa: E402
 from textslim.distill import tokenize_frame, train_classifier  # noqa: E402
 from textslim.inference import TorchClassifier, batched_logits  # noqa: E402
-from textslim.params import DistillParams, TeacherParams  # noqa: E402
+from textslim.params import DistillParams, Params, TeacherParams  # noqa: E402
 from textslim.students import build_student  # noqa: E402
 
 
@@ -39,12 +39,14 @@ def main() -> None:
         classifier = TorchClassifier(model_dir, 32, model=teacher, tokenizer=tokenizer)
         logits = {name: batched_logits(classifier, part["text"].tolist(), 64)
                   for name, part in (("train", train), ("validation", validation))}
-        student, recipe = build_student("spread", teacher, DistillParams(num_layers=2))
         scfg = DistillParams(epochs=3, batch_size=32, learning_rate=3e-3, head_learning_rate=3e-3, max_length=32,
                              num_layers=2)
+        build = build_student("spread", teacher, tokenizer, {"train": train, "validation": validation}, LABELS,
+                              Params(distill=scfg))
+        student, recipe = build.model, build.recipe
         history = train_classifier(student, tokenizer, tokenize_frame(train, tokenizer, 32, logits["train"]),
                                    tokenize_frame(validation, tokenizer, 32, logits["validation"]), scfg, seed=0,
-                                   alpha=0.5, temperature=2.0)
+                                   loss_weights=build.loss)
         print("student", recipe, [round(e["eval_accuracy"], 3) for e in history])
         losses = [e["eval_loss"] for e in history]
         assert np.isfinite(losses).all(), losses
