@@ -1,19 +1,10 @@
 """scripts/run_profile.py finds the experiment DVC saved under a name (its report is read from that ref)."""
 
-import importlib.util
 import subprocess
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_profile.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("run_profile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 def test_experiment_ref_finds_exactly_the_named_experiment(tmp_path, monkeypatch):
@@ -23,7 +14,7 @@ def test_experiment_ref_finds_exactly_the_named_experiment(tmp_path, monkeypatch
     for name in ("full-profile-1", "full-profile-10"):
         subprocess.run(["git", "update-ref", f"refs/exps/ab/cdef/{name}", "HEAD"], cwd=tmp_path, check=True)
     monkeypatch.chdir(tmp_path)
-    run_profile = _load()
+    run_profile = load_script("run_profile")
     assert run_profile.experiment_ref("full-profile-1") == "refs/exps/ab/cdef/full-profile-1"
     with pytest.raises(SystemExit, match="expected one experiment named 'nope', found 0"):
         run_profile.experiment_ref("nope")

@@ -1,0 +1,82 @@
+"""Quantize one exported student per-tensor and per-channel, and compare accuracy, size and latency side by side.
+
+The pipeline quantizes per-tensor (`textslim.quantize`). On the full profile's 6-layer MPNet student that cost 1.56
+points; this script is how we measured what per-channel weights buy on the same graph, on the test split, with
+latency timed interleaved in one process like `compare` does.
+
+    python scripts/int8_schemes.py --onnx models/onnx/spread --out reports/int8-schemes.md
+"""
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from textslim.bench import benchmark
+from textslim.data import read_prepared
+from textslim.evaluation import evaluate_classifier, student_description
+from textslim.inference import OnnxClassifier
+from textslim.quantize import resolve_preset
+
+SCHEMES = {"per-tensor": False, "per-channel": True}
+
+
+def quantize(onnx_dir: Path, out_dir: Path, preset: str, per_channel: bool) -> None:
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    config = getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=per_channel)
+    ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx").quantize(save_dir=str(out_dir),
+                                                                                 quantization_config=config)
+    for tokenizer_file in onnx_dir.iterdir():  # OnnxClassifier loads the tokenizer from the model's directory
+        if tokenizer_file.name.startswith(("tokenizer", "special_tokens", "vocab")):
+            shutil.copy(tokenizer_file, out_dir / tokenizer_file.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--onnx", required=True, type=Path, help="an export_onnx output directory (model.onnx)")
+    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--preset", default="auto")
+    parser.add_argument("--latency-texts", type=int, default=200)
+    parser.add_argument("--label", help="what to call the model in the report (default: the --onnx path)")
+    parser.add_argument("--out", required=True, type=Path, help="the markdown report to write")
+    args = parser.parse_args()
+
+    splits, labels = read_prepared(args.data)
+    test = splits["test"]
+    max_length = student_description(args.onnx)["max_length"]
+    preset = resolve_preset(args.preset)
+    with tempfile.TemporaryDirectory() as tmp:
+        classifiers = {"fp32": OnnxClassifier(args.onnx, "model.onnx", max_length)}
+        files = {"fp32": args.onnx / "model.onnx"}
+        for name, per_channel in SCHEMES.items():
+            out = Path(tmp) / name
+            quantize(args.onnx, out, preset, per_channel)
+            classifiers[name] = OnnxClassifier(out, "model_quantized.onnx", max_length)
+            files[name] = out / "model_quantized.onnx"
+        texts = test["text"].tolist()
+        timings = benchmark(classifiers, texts[:args.latency_texts], warmup=20, throughput_texts=texts[:512],
+                            batch_size=32, rounds=3)
+        rows = []
+        for name, classifier in classifiers.items():
+            scores = evaluate_classifier(classifier, test, labels, batch_size=64)
+            rows.append({"weights": name, "accuracy": f"{100 * scores['accuracy']:.2f}",
+                         "macro-F1": f"{100 * scores['macro_f1']:.2f}",
+                         "model MB": f"{files[name].stat().st_size / 1e6:.1f}",
+                         "batch-1 ms (p50 / p95)": f"{timings[name].batch1_ms_median:.2f} / "
+                                                   f"{timings[name].batch1_ms_p95:.2f}",
+                         "texts/s": f"{timings[name].texts_per_s:.0f}"})
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    label = args.label or f"`{args.onnx}`"
+    args.out.write_text(f"# INT8 weight schemes for {label}\n\nDynamic quantization, preset `{preset}`, "
+                        f"test split ({len(test)} texts); latency at batch 1 over {args.latency_texts} test texts, "
+                        f"the variants interleaved in one process.\n\n{table}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
