@@ -18,18 +18,13 @@ from textslim.bench import benchmark
 from textslim.data import read_prepared
 from textslim.evaluation import evaluate_classifier, student_description
 from textslim.inference import OnnxClassifier
-from textslim.quantize import resolve_preset
+from textslim.quantize import quantize_dynamic, resolve_preset
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 
 
 def quantize(onnx_dir: Path, out_dir: Path, preset: str, per_channel: bool) -> None:
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-    config = getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=per_channel)
-    ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx").quantize(save_dir=str(out_dir),
-                                                                                 quantization_config=config)
+    quantize_dynamic(onnx_dir, out_dir, preset, per_channel)
     for tokenizer_file in onnx_dir.iterdir():  # OnnxClassifier loads the tokenizer from the model's directory
         if tokenizer_file.name.startswith(("tokenizer", "special_tokens", "vocab")):
             shutil.copy(tokenizer_file, out_dir / tokenizer_file.name)
