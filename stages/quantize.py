@@ -2,13 +2,12 @@
 
 import argparse
 import logging
-import shutil
 from pathlib import Path
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.params import load_params
-from textslim.quantize import quantize_dynamic, resolve_preset
+from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +19,17 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    requested = load_params(args.params).quantize.preset
-    preset = resolve_preset(requested)
+    params = load_params(args.params).quantize
+    preset = resolve_preset(params.preset)
+    scales = "per-channel" if params.per_channel else "per-tensor"
     with atomic_dir(args.out) as tmp:
-        path = quantize_dynamic(args.model, tmp, preset)
-        for extra in Path(args.model).iterdir():  # tokenizer, config and earlier stages' reports travel along
-            if extra.suffix in (".json", ".txt") and not (tmp / extra.name).exists():
-                shutil.copy(extra, tmp / extra.name)
-        write_json(tmp / "quantize.json", {"preset": preset, "requested": requested, "mode": "dynamic",
-                                           "weights": "int8"})
+        path = quantize_dynamic(args.model, tmp, preset, params.per_channel)
+        copy_model_files(args.model, tmp)
+        write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": "dynamic",
+                                           "weights": "int8", "scales": scales})
     size = (Path(args.out) / path.name).stat().st_size
-    log.info("quantized %s -> %s/%s (%.1f MB), preset %s (%s)", args.model, args.out, path.name, size / 1e6, preset,
-             "detected from the CPU" if requested == "auto" else "from params")
+    log.info("quantized %s -> %s/%s (%.1f MB), preset %s (%s), %s scales", args.model, args.out, path.name,
+             size / 1e6, preset, "detected from the CPU" if params.preset == "auto" else "from params", scales)
 
 
 if __name__ == "__main__":

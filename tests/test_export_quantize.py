@@ -7,7 +7,7 @@ from tests.tiny import sentences
 from textslim.errors import TextslimError
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.onnx_export import export_to_onnx, parity
-from textslim.quantize import detect_preset, quantize_dynamic
+from textslim.quantize import copy_model_files, detect_preset, quantize_dynamic
 
 TEXTS = sentences(120, seed=3)["text"].tolist()
 
@@ -19,8 +19,7 @@ def exported(tiny_teacher, tmp_path_factory):
     export_to_onnx(tiny_teacher, onnx_dir)
     int8_dir = tmp_path_factory.mktemp("int8")
     quantize_dynamic(onnx_dir, int8_dir, "avx2")
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
-        (int8_dir / name).write_bytes((onnx_dir / name).read_bytes())
+    copy_model_files(onnx_dir, int8_dir)
     return onnx_dir, int8_dir
 
 

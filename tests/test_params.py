@@ -78,3 +78,9 @@ def test_dvc_exp_run_exponent_floats_are_numbers(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(open("params.yaml").read().replace("learning_rate: 8.0e-5", "learning_rate: 3e-05"))
     assert load_params(path).teacher.learning_rate == pytest.approx(3e-5)
+
+
+def test_per_channel_must_be_a_boolean(tmp_path):
+    with pytest.raises(TextslimError, match="quantize.per_channel = 'yes'.*true or false"):
+        load_params(_write(tmp_path, {"quantize.per_channel": "yes"}))
+    assert load_params(_write(tmp_path, {"quantize.per_channel": True})).quantize.per_channel is True

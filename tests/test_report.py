@@ -1,5 +1,7 @@
 """The comparison table: ratios against the teacher, the best INT8 student, the baseline warning."""
 
+from dataclasses import replace
+
 import pytest
 
 from textslim.bench import Timing, benchmark
@@ -79,3 +81,15 @@ def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():
     setfit, lora = recipe_notes(students, teacher_accuracy=0.85)
     assert "60.00% before distillation" in setfit and "closes 80% of the gap" in setfit  # (80 - 60) / (85 - 60)
     assert "trains 10 of 100 parameters" in lora
+
+
+def test_header_calls_only_layer_subsets_k_layer_students():
+    from textslim.params import load_params
+    from textslim.report import describe_students
+
+    params = load_params("params.yaml")
+    params = replace(params, distill=replace(params.distill, students=("spread", "pretrained", "lora", "setfit",
+                                                                         "lstm"), num_layers=6))
+    described = describe_students(params)
+    assert described.startswith("spread (6 teacher layers), pretrained (`builtin:minilm-l6`), lora (adapters on ")
+    assert described.count("teacher layers") == 1 and "lstm (BiLSTM on word2vec)" in described

@@ -196,6 +196,7 @@ class ExportParams:
 @dataclass(frozen=True)
 class QuantizeParams:
     preset: str = "auto"
+    per_channel: bool = False
 
     def validate(self) -> None:
         _check(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
@@ -275,6 +276,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return float(value)
     if annotation is int:
         _check(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+        return value
+    if annotation is bool:
+        _check(isinstance(value, bool), key, "true or false", value)
         return value
     if annotation is str:
         _check(isinstance(value, str), key, "a string", value)

@@ -2,6 +2,7 @@
 
 import logging
 import platform
+import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ def resolve_preset(preset: str) -> str:
 
 
 def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, per_channel: bool = False) -> Path:
-    """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings), per-tensor by default.
+    """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings).
 
-    Per-channel scales cost less accuracy on bigger encoders (scripts/int8_schemes.py measured it); the pipeline does
-    not use them yet."""
+    per_channel gives each output channel of a weight its own scale instead of one per tensor; scripts/int8_schemes.py
+    measures what that buys (accuracy) and costs (latency) on one exported student."""
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
@@ -51,3 +52,12 @@ def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, per
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config)
     return Path(out_dir) / "model_quantized.onnx"
+
+
+def copy_model_files(onnx_dir: str | Path, out_dir: str | Path) -> None:
+    """Copy the exported model's side files (tokenizer, word vocabulary, config, earlier stages' reports) next to the
+    quantized graph, so that the INT8 directory loads on its own like the fp32 one."""
+    out_dir = Path(out_dir)
+    for path in Path(onnx_dir).iterdir():
+        if path.suffix in (".json", ".txt") and not (out_dir / path.name).exists():
+            shutil.copy(path, out_dir / path.name)

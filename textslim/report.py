@@ -5,7 +5,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from textslim.bench import Timing
-from textslim.params import CompareParams, Params
+from textslim.params import LAYER_STRATEGIES, CompareParams, Params
 
 # form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
 STUDENT_FORMS = {
@@ -98,13 +98,29 @@ def recipe_notes(students: dict[str, dict], teacher_accuracy: float) -> list[str
     return lines
 
 
+def describe_students(params: Params) -> str:
+    """Each student with what it is, for the report's header: only the layer subsets are "k-layer" students."""
+    def describe(name: str) -> str:
+        if name in LAYER_STRATEGIES:
+            return f"{name} ({params.distill.num_layers} teacher layers)"
+        if name == "pretrained":
+            return f"pretrained (`{params.distill.pretrained_model}`)"
+        if name == "lora":
+            return f"lora (adapters on {params.lora.base})"
+        if name == "setfit":
+            return f"setfit (`{params.setfit.body}`, {params.setfit.shots_per_class} shots per class, then KD)"
+        return f"lstm (BiLSTM on {params.lstm.embeddings})"
+    return ", ".join(describe(name) for name in params.distill.students)
+
+
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
                   params: Params, notes: list[str] = ()) -> str:
     """reports/summary.md: how it was measured, the table, and what it says."""
     lines = [
         "# textslim summary", "",
-        f"Teacher `{params.teacher.model}` on `{params.data.source}`; {params.distill.num_layers}-layer students "
-        f"({', '.join(params.distill.students)}); prune amount {params.prune.amount}; test split.",
+        f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
+        f"prune amount {params.prune.amount}; "
+        f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} dynamic quantization; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
         f"{cfg.throughput_batch_size} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
