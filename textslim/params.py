@@ -196,7 +196,7 @@ class ExportParams:
 @dataclass(frozen=True)
 class QuantizeParams:
     preset: str = "auto"
-    per_channel: bool = False
+    per_channel: bool = True  # reports/int8-schemes-default.md
 
     def validate(self) -> None:
         _check(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
