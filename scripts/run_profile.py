@@ -2,8 +2,8 @@
 
 `dvc exp run --temp` works in a temporary copy of the repo, so the default results in the workspace stay as they
 are; the experiment is saved under its name (`dvc exp show`, `dvc exp diff`), and its summary is copied out as a
-committed report with the wall time it took. Stages already run with the same code and params (the run cache) are
-restored, not rerun: the wall time is what this invocation took.
+committed report with the wall time it took. DVC's run cache restores only stages it could save: not the training
+stages, whose DVCLive folders are `cache: false` outputs (DVC skips run-caching those), so they rerun every time.
 
     python scripts/run_profile.py --name full-profile --report reports/full-profile.md \
         --metrics metrics/full-profile.json -- -S teacher.model=builtin:mpnet-base ...
