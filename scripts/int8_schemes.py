@@ -41,7 +41,7 @@ def main() -> None:
         files = {"fp32": args.onnx / "model.onnx"}
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
-            quantize_dynamic(args.onnx, out, preset, per_channel)
+            quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
             copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
             classifiers[name] = OnnxClassifier(out, "model_quantized.onnx", max_length)
             files[name] = out / "model_quantized.onnx"

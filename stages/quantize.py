@@ -23,7 +23,7 @@ def main() -> None:
     preset = resolve_preset(params.preset)
     scales = "per-channel" if params.per_channel else "per-tensor"
     with atomic_dir(args.out) as tmp:
-        path = quantize_dynamic(args.model, tmp, preset, params.per_channel)
+        path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
         copy_model_files(args.model, tmp)
         write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": "dynamic",
                                            "weights": "int8", "scales": scales})

@@ -18,7 +18,7 @@ def exported(tiny_teacher, tmp_path_factory):
     onnx_dir = tmp_path_factory.mktemp("onnx")
     export_to_onnx(tiny_teacher, onnx_dir)
     int8_dir = tmp_path_factory.mktemp("int8")
-    quantize_dynamic(onnx_dir, int8_dir, "avx2")
+    quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=True)
     copy_model_files(onnx_dir, int8_dir)
     return onnx_dir, int8_dir
 

@@ -38,7 +38,7 @@ def resolve_preset(preset: str) -> str:
     return detect_preset() if preset == "auto" else preset
 
 
-def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, per_channel: bool = False) -> Path:
+def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool) -> Path:
     """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings).
 
     per_channel gives each output channel of a weight its own scale instead of one per tensor; scripts/int8_schemes.py
