@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile test serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile seeds test serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +25,7 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	touch $@
 
 repro: setup
+	$(PY) -m textslim.params params.yaml  # every section, the student recipes' included, checked before any work
 	dvc repro
 
 # The full profile: the MPNet-base teacher (110M parameters, 12 layers) distilled into 6-layer and compact students,
@@ -32,12 +33,19 @@ repro: setup
 # in reports/full-profile.md with the wall time. 103 min on 2 cores when last run; add `first` to the students for
 # another 6-layer student (about 20 min more).
 FULL_PROFILE := -S teacher.model=builtin:mpnet-base -S teacher.epochs=2 -S teacher.learning_rate=3.0e-5 \
-	-S 'distill.students=[spread,pretrained,lora,setfit,lstm]' -S distill.num_layers=6 -S lora.base=pretrained
+	-S 'distill.students=[spread,pretrained,lora,setfit,lstm]' -S spread.num_layers=6 -S lora.base=pretrained
 FULL_NAME ?= full-profile-$(shell date +%Y%m%d-%H%M%S)
 
 full-profile: setup
 	$(PY) scripts/run_profile.py --name $(FULL_NAME) --report reports/full-profile.md \
 		--metrics metrics/full-profile.json -- $(FULL_PROFILE)
+
+# Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
+# run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.
+# Run after `make repro`: the workspace's run is the seed in params.yaml. About 20 min a seed here.
+SEEDS ?= 1 2
+seeds: setup
+	$(PY) scripts/seed_sweep.py --seeds $(SEEDS)
 
 test: setup
 	$(PY) -m pytest -q

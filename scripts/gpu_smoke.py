@@ -39,14 +39,15 @@ def main() -> None:
         classifier = TorchClassifier(model_dir, 32, model=teacher, tokenizer=tokenizer)
         logits = {name: batched_logits(classifier, part["text"].tolist(), 64)
                   for name, part in (("train", train), ("validation", validation))}
-        scfg = DistillParams(epochs=3, batch_size=32, learning_rate=3e-3, head_learning_rate=3e-3, max_length=32,
-                             num_layers=2)
+        scfg = DistillParams(epochs=3, batch_size=32, learning_rate=3e-3, head_learning_rate=3e-3, max_length=32)
+        # The intermediate-layer loss too: the teacher then runs on the device inside the training step.
+        params = Params(distill=scfg, recipes={"spread": {"num_layers": 2, "hidden_weight": 1.0}})
         build = build_student("spread", teacher, tokenizer, {"train": train, "validation": validation}, LABELS,
-                              Params(distill=scfg))
+                              params)
         student, recipe = build.model, build.recipe
         history = train_classifier(student, tokenizer, tokenize_frame(train, tokenizer, 32, logits["train"]),
                                    tokenize_frame(validation, tokenizer, 32, logits["validation"]), scfg, seed=0,
-                                   loss_weights=build.loss)
+                                   loss_weights=build.loss, teacher=build.teacher, layer_map=build.layer_map)
         print("student", recipe, [round(e["eval_accuracy"], 3) for e in history])
         losses = [e["eval_loss"] for e in history]
         assert np.isfinite(losses).all(), losses

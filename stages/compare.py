@@ -1,32 +1,24 @@
-"""Stage compare: time every variant, the teacher and the baseline interleaved in one process; write the report."""
+"""Stage compare: time every variant, the teacher and the baseline interleaved in one process; summary and plots."""
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
 
 import torch
 
-from textslim.atomic import atomic_file, write_json
+from textslim.atomic import atomic_file, read_json, write_json
 from textslim.bench import benchmark
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.errors import TextslimError
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
 from textslim.params import load_params
 from textslim.plots import accuracy_vs_latency, confusion, confusion_long, size_bars, training_curves
-from textslim.report import best_student, recipe_notes, render_report, variant_rows, with_timings
+from textslim.report import best_student, variant_rows, with_timings
 
 log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
-            "size_ratio_vs_teacher")
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise TextslimError(f"missing {path}: run the stage that writes it first (dvc repro)")
-    return json.loads(path.read_text())
+            "size_ratio_vs_teacher", "speedup_vs_teacher_int8", "size_ratio_vs_teacher_int8")
 
 
 def _load(row: dict, threads: int):
@@ -46,17 +38,17 @@ def main() -> None:
     parser.add_argument("--teacher", default="models/teacher")
     parser.add_argument("--baseline", default="models/baseline")
     parser.add_argument("--summary-out", default="metrics/summary.json")
-    parser.add_argument("--report-out", default="reports/summary.md")
     parser.add_argument("--plots-dir", default="plots")
     args = parser.parse_args()
 
     params = load_params(args.params)
     cfg = params.compare
     metrics_dir = Path(args.metrics_dir)
-    teacher = _read_json(metrics_dir / "teacher.json")
-    baseline = _read_json(metrics_dir / "baseline.json")
-    students = {s: _read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
-    rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length)
+    teacher = read_json(metrics_dir / "teacher.json")
+    baseline = read_json(metrics_dir / "baseline.json")
+    students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
+    rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length,
+                        read_json(metrics_dir / "teacher-deployed.json"))
 
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -76,8 +68,7 @@ def main() -> None:
     histories = {"teacher": teacher["history"], **{s: m["recipe"]["history"] for s, m in students.items()}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:
-        matrices = _read_json(metrics_dir / "students" / f"{best['student']}.confusion.json")
-        matrix = matrices["forms"]["onnx-int8"]
+        matrix = students[best["student"]]["confusion"]["forms"]["onnx-int8"]
         confusion(matrix, labels, f"{best['name']} on the test split", plots / "confusion_best.png")
         with atomic_file(plots / "confusion_best.csv") as tmp:
             confusion_long(matrix, labels).to_csv(tmp, index=False)
@@ -86,11 +77,8 @@ def main() -> None:
                "throughput_batch_size": cfg.throughput_batch_size,
                "best_student": best["name"] if best else None, "variants": rows,
                # dvc metrics show/diff skip lists: the headline figures again, keyed by variant name
-               "by_variant": {r["name"]: {k: r[k] for k in HEADLINE} for r in rows}}
+               "by_variant": {r["name"]: {k: r[k] for k in HEADLINE if k in r} for r in rows}}
     write_json(args.summary_out, summary)
-    with atomic_file(args.report_out) as tmp:
-        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], threads, cfg, params,
-                                     recipe_notes(students, rows[0]["accuracy"])))
     if best:
         log.info("best INT8 student %s: %.2f%% accuracy (teacher %.2f%%), %.1fx faster, %.1fx smaller",
                  best["name"], 100 * best["accuracy"], 100 * rows[0]["accuracy"], best["speedup_vs_teacher"],

@@ -32,16 +32,17 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
+    params.check_recipes()
     if args.strategy not in params.distill.students:
         raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(params.distill.students)}")
     splits, labels = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
-    set_seed(params.seed)
+    set_seed(params.distill.seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
     teacher_tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     build = build_student(args.strategy, teacher, teacher_tokenizer, splits, labels,
                           params)  # checks the recipe's params (layer counts, LoRA targets, ...) before training
-    del teacher
+    del teacher  # kept alive only by a build whose intermediate-layer loss runs it in the training step
     log.info("student %s: %s", args.strategy, build.recipe)
 
     # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
@@ -49,8 +50,9 @@ def main() -> None:
     train = tokenize_frame(splits["train"].iloc[rows], build.tokenizer, build.train.max_length,
                            logits["train"][rows])
     validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])
-    history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.seed,
-                               live_dir=Path(args.live_dir), loss_weights=build.loss)
+    history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.distill.seed,
+                               live_dir=Path(args.live_dir), loss_weights=build.loss, teacher=build.teacher,
+                               layer_map=build.layer_map)
     student = build.model.merge_and_unload() if hasattr(build.model, "merge_and_unload") else build.model
     with atomic_dir(args.out) as tmp:
         student.save_pretrained(tmp)

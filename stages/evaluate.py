@@ -5,16 +5,15 @@ import json
 import logging
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification
-
 from textslim.atomic import write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.evaluation import count_parameters, deployed_bytes, evaluate_classifier, student_description
-from textslim.inference import OnnxClassifier, TorchClassifier
+from textslim.inference import OnnxClassifier, TorchClassifier, load_torch_model
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
+SIDE_REPORTS = ("sparsity", "parity", "quantize")  # what prune, export and quantize wrote beside the model
 
 
 def main() -> None:
@@ -22,43 +21,44 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--student", required=True)
     parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--distilled", required=True)
-    parser.add_argument("--pruned", required=True)
+    parser.add_argument("--distilled", help="the distilled PyTorch model (left out for the teacher)")
+    parser.add_argument("--pruned", help="the pruned PyTorch model (left out for the teacher)")
+    parser.add_argument("--source", required=True, help="the PyTorch model the ONNX forms were exported from")
     parser.add_argument("--onnx", required=True)
     parser.add_argument("--quantized", required=True)
-    parser.add_argument("--out", required=True, help="metrics JSON (scalars, for dvc metrics)")
-    parser.add_argument("--confusion-out", required=True, help="confusion matrices per form")
+    parser.add_argument("--out", required=True, help="metrics JSON (scalars for dvc metrics; confusion matrices)")
     args = parser.parse_args()
 
     params = load_params(args.params)
     splits, labels = read_prepared(args.data)
-    recipe = student_description(args.distilled)
+    recipe = student_description(args.onnx)  # travels with the model from the distill stage on
     max_length, batch_size = recipe["max_length"], params.evaluate.batch_size
-    pruned_model = AutoModelForSequenceClassification.from_pretrained(args.pruned)
-    counts = count_parameters(pruned_model)
-    forms = {
-        "distilled-fp32": (TorchClassifier(args.distilled, max_length), args.distilled, "model.safetensors"),
-        "pruned-fp32": (TorchClassifier(args.pruned, max_length, model=pruned_model), args.pruned,
-                        "model.safetensors"),
-        "onnx-fp32": (OnnxClassifier(args.onnx, "model.onnx", max_length), args.onnx, "model.onnx"),
-        "onnx-int8": (OnnxClassifier(args.quantized, "model_quantized.onnx", max_length), args.quantized,
-                      "model_quantized.onnx"),
-    }
+    # The PyTorch forms count parameters from the module; the ONNX forms ship the last PyTorch form's parameters.
+    forms = {}
+    if args.distilled:
+        forms["distilled-fp32"] = (TorchClassifier(args.distilled, max_length), args.distilled, "model.safetensors")
+    if args.pruned:
+        forms["pruned-fp32"] = (TorchClassifier(args.pruned, max_length), args.pruned, "model.safetensors")
+    forms["onnx-fp32"] = (OnnxClassifier(args.onnx, "model.onnx", max_length), args.onnx, "model.onnx")
+    forms["onnx-int8"] = (OnnxClassifier(args.quantized, "model_quantized.onnx", max_length), args.quantized,
+                          "model_quantized.onnx")
+    shipped_params = count_parameters(load_torch_model(args.source))["params"]
     results, confusion = {}, {}
     for form, (classifier, model_dir, model_file) in forms.items():
         scores = evaluate_classifier(classifier, splits["test"], labels, batch_size)
         confusion[form] = scores.pop("confusion_matrix")
+        torch_model = getattr(classifier, "model", None)  # None for the ONNX forms
         results[form] = {**scores, "path": str(model_dir), "model_file": model_file,
                          "size_bytes": deployed_bytes(model_dir, model_file),
-                         "params": count_parameters(classifier.model)["params"] if form == "distilled-fp32"
-                         else counts["params"]}
+                         "params": count_parameters(torch_model)["params"] if torch_model is not None
+                         else shipped_params}
         log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB", args.student, form, scores["accuracy"],
                  scores["macro_f1"], results[form]["size_bytes"] / 1e6)
-    reports = {name: json.loads((Path(args.quantized) / f"{name}.json").read_text())
-               for name in ("sparsity", "parity", "quantize")}
-    write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results})
-    write_json(args.confusion_out, {"labels": labels, "rows": "true label", "columns": "predicted label",
-                                    "forms": confusion})
+    reports = {path.stem: json.loads(path.read_text()) for path in sorted(Path(args.quantized).glob("*.json"))
+               if path.stem in SIDE_REPORTS}
+    write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results,
+                          "confusion": {"labels": labels, "rows": "true label", "columns": "predicted label",
+                                        "forms": confusion}})
 
 
 if __name__ == "__main__":

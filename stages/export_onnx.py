@@ -1,4 +1,4 @@
-"""Stage export_onnx@S: optimum export of the pruned student, checked against PyTorch on real test texts."""
+"""Stage export_onnx@S (and export_teacher): optimum export of a model, checked against PyTorch on real test texts."""
 
 import argparse
 import logging
@@ -30,8 +30,9 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         export_to_onnx(args.model, tmp)
         report = parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance)
-        for name in ("sparsity.json", STUDENT_FILE):
-            shutil.copy(Path(args.model) / name, tmp / name)
+        for name in ("sparsity.json", STUDENT_FILE):  # the teacher was never pruned: no sparsity.json
+            if (Path(args.model) / name).is_file():
+                shutil.copy(Path(args.model) / name, tmp / name)
         write_json(tmp / "parity.json", report)
     log.info("exported %s: max |ONNX - PyTorch| = %.2e on %d test texts", args.model, report["max_abs_diff"],
              report["texts"])

@@ -12,7 +12,7 @@ from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.distill import tokenize_frame, train_classifier
-from textslim.evaluation import evaluate_classifier, model_size
+from textslim.evaluation import STUDENT_FILE, evaluate_classifier, model_size
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.params import load_params
 
@@ -51,6 +51,9 @@ def main() -> None:
     with atomic_dir(args.model_out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # The same description a student carries, so export, quantize and evaluate treat the teacher like one.
+        write_json(tmp / STUDENT_FILE, {"recipe": "teacher", "model": cfg.model, "max_length": cfg.max_length,
+                                        "history": history})
     classifier = TorchClassifier(args.model_out, cfg.max_length)
     with atomic_dir(args.logits_out) as tmp:
         for name in ("train", "validation"):

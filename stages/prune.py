@@ -1,17 +1,21 @@
-"""Stage prune@S: global L1 magnitude pruning of the student's encoder Linear weights."""
+"""Stage prune@S: trim the student's vocabulary, prune it (structured by default), and let it recover by KD."""
 
 import argparse
 import logging
 import shutil
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import numpy as np
+from transformers import AutoTokenizer, set_seed
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
-from textslim.evaluation import STUDENT_FILE
+from textslim.compress.student import compress_student
+from textslim.data import read_prepared
+from textslim.distill import LossWeights
+from textslim.evaluation import STUDENT_FILE, student_description
+from textslim.inference import load_torch_model
 from textslim.params import load_params
-from textslim.prune import global_magnitude_prune
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +24,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True)
+    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--teacher-logits", default="data/teacher_logits")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    amount = load_params(args.params).prune.amount
-    model = AutoModelForSequenceClassification.from_pretrained(args.model)
-    report = global_magnitude_prune(model, amount)
+    params = load_params(args.params)
+    cfg = params.prune
+    splits, _ = read_prepared(args.data)
+    logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
+    set_seed(params.distill.seed)
+    model = load_torch_model(args.model)
+    max_length = student_description(args.model)["max_length"]
+    kd = LossWeights.from_alpha(params.distill.alpha, params.distill.temperature)
+    model, tokenizer, report = compress_student(model, AutoTokenizer.from_pretrained(args.model), splits, logits,
+                                                cfg, kd, max_length, params.distill.seed)
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(args.model).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         shutil.copy(Path(args.model) / STUDENT_FILE, tmp / STUDENT_FILE)
-        write_json(tmp / "sparsity.json", {"amount": amount, **report})
-    log.info("pruned %s: amount %.2f, encoder Linear sparsity %.4f, whole-model sparsity %.4f", args.model, amount,
-             report["linear_sparsity"], report["model_sparsity"])
+        write_json(tmp / "sparsity.json", report)
+    log.info("pruned %s (%s): %d -> %d parameters, encoder Linear sparsity %.4f", args.model, report["method"],
+             report["params_before"], report["params"],
+             report["linear_sparsity"])
 
 
 if __name__ == "__main__":

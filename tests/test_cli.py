@@ -51,28 +51,57 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
-def test_prune_rejects_amount_outside_range(tmp_path, tiny_teacher):
-    done = _stage("prune", "--params", str(_params(tmp_path, prune={"amount": 1.2})), "--model", str(tiny_teacher),
+@pytest.mark.parametrize("prune, fragment", [
+    ({"amount": 1.2}, "prune.amount = 1.2"),
+    ({"head_fraction": 1.0}, "prune.head_fraction = 1.0"),
+    ({"ffn_fraction": -0.1}, "prune.ffn_fraction = -0.1"),
+    ({"method": "magic"}, "prune.method = 'magic'"),
+    ({"extra_vocabulary": "missing.txt"}, "prune.extra_vocabulary = 'missing.txt'"),
+])
+def test_prune_rejects_bad_params(tmp_path, tiny_teacher, prune, fragment):
+    done = _stage("prune", "--params", str(_params(tmp_path, prune=prune)), "--model", str(tiny_teacher),
                   "--out", "pruned", cwd=tmp_path)
-    _assert_one_line_error(done, "prune.amount = 1.2")
+    _assert_one_line_error(done, fragment)
+    assert not (tmp_path / "pruned").exists()
+
+
+def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
+    """prepare_data on the tiny CSV, and zero teacher logits for its train and validation splits."""
+    assert _stage("prepare_data", "--params", str(params), "--out", "data", cwd=tmp_path).returncode == 0
+    import numpy as np
+    import pandas as pd
+
+    logits = tmp_path / "logits"
+    logits.mkdir()
+    for split in ("train", "validation"):
+        n = len(pd.read_parquet(tmp_path / "data" / f"{split}.parquet"))
+        np.save(logits / f"{split}.npy", np.zeros((n, 2), dtype=np.float32))
+    return logits
+
+
+def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teacher, tiny_csv):
+    import shutil
+
+    from textslim.evaluation import STUDENT_FILE
+
+    student = shutil.copytree(tiny_teacher, tmp_path / "student")
+    (student / STUDENT_FILE).write_text('{"max_length": 24}')  # as the distill stage leaves it
+    params = _params(tmp_path, data={"source": str(tiny_csv)}, prune={"head_fraction": 0.9})
+    logits = _prepared_with_logits(tmp_path, params)
+    done = _stage("prune", "--params", str(params), "--model", str(student), "--data", "data",
+                  "--teacher-logits", str(logits), "--out", "pruned", cwd=tmp_path)
+    _assert_one_line_error(done, "prune.head_fraction")
     assert not (tmp_path / "pruned").exists()
 
 
 def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teacher, tiny_csv):
-    params = _params(tmp_path, data={"source": str(tiny_csv)}, distill={"num_layers": 4, "students": ["first"]})
-    assert _stage("prepare_data", "--params", str(params), "--out", "data", cwd=tmp_path).returncode == 0
-    logits = tmp_path / "logits"
-    logits.mkdir()
-    import numpy as np
-    import pandas as pd
-
-    for split in ("train", "validation"):
-        n = len(pd.read_parquet(tmp_path / "data" / f"{split}.parquet"))
-        np.save(logits / f"{split}.npy", np.zeros((n, 2), dtype=np.float32))
+    params = _params(tmp_path, data={"source": str(tiny_csv)}, first={"num_layers": 4},
+                     distill={"students": ["first"]})
+    logits = _prepared_with_logits(tmp_path, params)
     done = _stage("distill_student", "--params", str(params), "--strategy", "first", "--data", "data",
-                  "--teacher", str(tiny_teacher), "--teacher-logits", "logits", "--out", "student",
+                  "--teacher", str(tiny_teacher), "--teacher-logits", str(logits), "--out", "student",
                   "--live-dir", "live", cwd=tmp_path)
-    _assert_one_line_error(done, "distill.num_layers = 4", "4-layer teacher")
+    _assert_one_line_error(done, "first.num_layers = 4", "4-layer teacher")
     assert not (tmp_path / "student").exists()
 
 

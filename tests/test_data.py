@@ -1,10 +1,15 @@
 """Reading, cleaning and splitting: stratified, deterministic, and every bad input named in one line."""
 
+import json
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from tests.tiny import sentences
-from textslim.data import clean, encode_labels, load_source, split
+from tests.tiny import sentences, write_vocab
+from textslim.data import clean, clean_counted, encode_labels, load_source, split
+from textslim.data_report import build_report, class_warnings, data_report_lines, length_stats, token_lengths
 from textslim.errors import TextslimError
 from textslim.params import DataParams
 
@@ -106,3 +111,175 @@ def test_split_that_would_leave_a_class_empty():
 def test_unknown_builtin_lists_the_builtins():
     with pytest.raises(TextslimError, match="builtin:rotten-tomatoes, builtin:bbc-news"):
         load_source(_params("builtin:imdb"))
+
+
+# --- blank labels, drop counts and the data report (metrics/data.json) ---
+
+def _labelled_csv(path, labels) -> str:
+    rows = sentences(len(labels))
+    rows["label"] = labels
+    rows.to_csv(path, index=False)
+    return str(path)
+
+
+def test_blank_labels_are_dropped_and_counted_never_a_class(tmp_path):
+    labels = ["pos", "neg"] * 10 + ["", "   ", "", "\t"]
+    loaded = load_source(_params(_labelled_csv(tmp_path / "d.csv", labels)))
+    cleaned, drops = clean_counted(loaded)
+    assert drops == {"empty_text": 0, "missing_label": 4, "duplicate_text": 0}
+    assert sorted(cleaned["label"].unique()) == ["neg", "pos"]
+    assert len(cleaned) == 20
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_null_and_nan_labels_are_dropped(tmp_path, suffix):
+    frame = sentences(20)
+    frame["label"] = [" pos ", "neg"] * 8 + [None, float("nan"), "", " "]
+    path = tmp_path / f"d{suffix}"
+    frame.to_json(path, orient="records", lines=True) if suffix == ".jsonl" else frame.to_parquet(path)
+    cleaned, drops = clean_counted(load_source(_params(path)))
+    assert drops["missing_label"] == 4
+    assert sorted(cleaned["label"].unique()) == ["neg", "pos"]  # stripped, and no 'nan' or 'None' class
+
+
+def test_numeric_labels_with_a_gap_stay_integers(tmp_path):
+    path = tmp_path / "d.jsonl"
+    rows = [f'{{"text": "t{i}", "label": {i % 2}}}' for i in range(6)] + ['{"text": "x", "label": null}']
+    path.write_text("\n".join(rows) + "\n")
+    cleaned, drops = clean_counted(load_source(_params(path)))
+    assert sorted(cleaned["label"].unique()) == ["0", "1"] and drops["missing_label"] == 1
+
+
+def test_all_blank_labels_is_an_error_naming_the_label_column(tmp_path):
+    source = load_source(_params(_labelled_csv(tmp_path / "d.csv", ["", " ", ""] * 4)))
+    with pytest.raises(TextslimError, match=r"^data\.label_column: all 12 labels are missing or blank$"):
+        clean_counted(source)
+
+
+def test_drops_are_counted_once_each_in_order():
+    frame = pd.DataFrame({"text": ["a", " a ", "", None, "b", "c", "d", "c", "e"],
+                          "label": ["x", "y", "y", "y", "y", "x", None, "x", " "]})
+    cleaned, drops = clean_counted(frame)
+    assert cleaned["text"].tolist() == ["a", "b", "c"]
+    assert drops == {"empty_text": 2, "missing_label": 2, "duplicate_text": 2}
+    assert sum(drops.values()) + len(cleaned) == len(frame)
+
+
+def test_a_duplicate_of_an_unlabelled_row_keeps_its_label():
+    frame = pd.DataFrame({"text": ["a", "a", "b"], "label": ["", "x", "y"]})
+    cleaned, drops = clean_counted(frame)
+    assert cleaned.to_dict("records") == [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]
+    assert drops == {"empty_text": 0, "missing_label": 1, "duplicate_text": 0}
+
+
+def test_report_class_counts_sum_to_the_kept_rows():
+    frame = pd.concat([sentences(300), sentences(20, seed=1).assign(label="meh")], ignore_index=True)
+    frame = pd.concat([frame, frame.head(5), pd.DataFrame({"text": ["", "z"], "label": ["pos", None]})],
+                      ignore_index=True)
+    cleaned, drops = clean_counted(frame)
+    parts = split(cleaned, DataParams(), seed=0)
+    _, labels = encode_labels(parts)
+    report = build_report("src", len(frame), drops, len(cleaned), parts, labels, None)
+    assert report["dropped"] == {"empty_text": 1, "missing_label": 1, "duplicate_text": 5}
+    assert report["rows_read"] == sum(report["dropped"].values()) + report["rows_kept"]
+    counted = sum(sum(per_class.values()) for per_class in report["class_counts"].values())
+    assert counted == report["rows_kept"] == sum(report["split_sizes"].values()) == 320
+    assert report["left_out_by_train_limit"] == 0
+    for name, part in parts.items():
+        assert report["class_counts"][name] == part["label"].value_counts().reindex(labels).to_dict()
+
+
+def test_train_limit_is_accounted_for():
+    frame = sentences(200)
+    parts = split(frame, DataParams(max_train_samples=50), seed=0)
+    report = build_report("src", 200, {"empty_text": 0}, 200, parts, ["neg", "pos"], None)
+    assert report["split_sizes"]["train"] == 50 and report["left_out_by_train_limit"] == 110
+
+
+def test_small_classes_are_warned_about(caplog):
+    counts = {"train": {"a": 50, "b": 9}, "validation": {"a": 6, "b": 1}, "test": {"a": 6, "b": 2}}
+    assert class_warnings(counts, few_shot=False) == [
+        "class 'b' has 9 train examples (fewer than 10)", "class 'b' has 1 validation example (fewer than 2)"]
+    assert class_warnings(counts, few_shot=True) == ["class 'b' has 1 validation example (fewer than 2)"]
+    frame = pd.concat([sentences(200), sentences(12, seed=3).assign(label="rare")], ignore_index=True)
+    parts = split(frame, DataParams(validation_fraction=0.2, test_fraction=0.2), seed=0)
+    with caplog.at_level("WARNING"):
+        report = build_report("src", len(frame), {}, len(frame), parts, ["neg", "pos", "rare"], None)
+    rare = int((parts["train"]["label"] == "rare").sum())
+    assert rare < 10 and (parts["validation"]["label"] == "rare").sum() >= 2
+    assert report["warnings"] == [f"class 'rare' has {rare} train examples (fewer than 10)"]
+    assert f"class 'rare' has {rare} train examples" in caplog.text
+
+
+def test_token_lengths_and_the_share_cut_at_max_length(tmp_path):
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(vocab_file=str(write_vocab(tmp_path / "vocab.txt")), do_lower_case=True)
+    texts = ["good", "the film was good", "the film was very very good and fun", "bad " * 20]
+    lengths = token_lengths(texts, tokenizer, batch_size=3)
+    assert lengths.tolist() == [3, 6, 10, 22]  # [CLS] ... [SEP]; nothing truncated
+    stats = length_stats(lengths, max_length=8)
+    assert stats == {"texts": 4, "over_max_length": 2, "share_over_max_length": 0.5, "median_tokens": 8.0,
+                     "p95_tokens": pytest.approx(20.2)}
+    assert length_stats(lengths, max_length=22)["over_max_length"] == 0
+
+
+def test_data_report_lines_render_a_markdown_table():
+    report = {"source": "x.csv", "rows_read": 1200, "dropped": {"empty_text": 1, "missing_label": 2,
+                                                                 "duplicate_text": 3},
+              "rows_kept": 1194, "left_out_by_train_limit": 0,
+              "split_sizes": {"train": 1000, "validation": 97, "test": 97}, "labels": ["neg", "pos"],
+              "class_counts": {"train": {"neg": 500, "pos": 500}, "validation": {"neg": 48, "pos": 49},
+                               "test": {"neg": 49, "pos": 48}},
+              "tokens": {"tokenizer": "builtin:minilm-l6", "max_length": 64,
+                         "splits": {s: {"texts": 1, "over_max_length": 0, "share_over_max_length": 0.0125,
+                                        "median_tokens": 26.0, "p95_tokens": 47.5}
+                                    for s in ("train", "validation", "test")}},
+              "warnings": ["class 'pos' has 1 validation example (fewer than 2)"]}
+    lines = data_report_lines(report)
+    text = "\n".join(lines)
+    assert "1,200 rows read" in lines[0] and "2 missing or blank labels" in lines[0] and "1,194 kept" in lines[0]
+    header = next(line for line in lines if line.startswith("| split"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "split", "texts", "neg", "pos", "over 64 tokens", "median / p95 tokens"]
+    assert re.search(r"\| train +\| +1,000 \| +500 \| +500 \| +1\.25% \| +26 / 47\.5 \|", text)
+    assert "⚠ class 'pos' has 1 validation example (fewer than 2)" in lines
+
+
+def _stage(tmp_path, params: dict, *args: str):
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    full = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in params.items():
+        full[section].update(values)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(full))
+    return subprocess.run([sys.executable, str(repo / "stages" / "prepare_data.py"), "--params", "params.yaml",
+                           "--out", "prepared", "--report-out", "metrics/data.json", *args], cwd=tmp_path,
+                          capture_output=True, text=True,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+
+
+def test_prepare_data_stage_writes_the_report(tmp_path, tiny_teacher):
+    labels = ["pos", "neg"] * 60 + ["", " "]
+    csv = _labelled_csv(tmp_path / "d.csv", labels)
+    done = _stage(tmp_path, {"data": {"source": csv}, "teacher": {"model": str(tiny_teacher), "max_length": 8}})
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "metrics" / "data.json").read_text())
+    assert report["rows_read"] == 122 and report["dropped"]["missing_label"] == 2
+    assert report["labels"] == ["neg", "pos"] == json.loads((tmp_path / "prepared" / "labels.json").read_text())[
+        "labels"]
+    assert report["tokens"]["max_length"] == 8
+    # sentences(): 6 words and a number, 9 tokens with [CLS]/[SEP] (numbers are [UNK]): every text is over 8
+    assert all(s["share_over_max_length"] == 1.0 for s in report["tokens"]["splits"].values())
+
+
+def test_prepare_data_stage_with_all_labels_blank_writes_nothing(tmp_path, tiny_teacher):
+    csv = _labelled_csv(tmp_path / "d.csv", [""] * 30)
+    done = _stage(tmp_path, {"data": {"source": csv}, "teacher": {"model": str(tiny_teacher)}})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "error: data.label_column: all 30 labels are missing or blank"
+    assert not (tmp_path / "prepared").exists() and not (tmp_path / "metrics").exists()

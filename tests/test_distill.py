@@ -86,3 +86,55 @@ def test_teacher_logits_must_align_with_texts(tiny_teacher):
 
 def test_train_params_defaults_are_valid():
     TrainParams().validate_train("teacher")
+
+
+def test_hidden_state_loss_equals_the_formula_by_hand():
+    from textslim.distill import hidden_state_loss
+
+    # one text of 2 real tokens and 1 pad, hidden size 2; student: embeddings + 2 layers, teacher: embeddings + 3
+    student = (torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]]),
+               torch.tensor([[[2.0, 2.0], [1.0, 1.0], [9.0, 9.0]]]),
+               torch.tensor([[[0.0, 0.0], [3.0, 0.0], [9.0, 9.0]]]))
+    teacher = (torch.zeros(1, 3, 2), torch.ones(1, 3, 2), torch.full((1, 3, 2), 5.0), torch.full((1, 3, 2), 2.0))
+    mask = torch.tensor([[1, 1, 0]])
+    # pairs: embeddings (0, 0), student layer 0 -> teacher layer 2 (index 3), student layer 1 -> teacher layer 0
+    def mse(s, t):  # over the 2 real tokens x 2 dims
+        return sum((s[0, i, d].item() - t[0, i, d].item()) ** 2 for i in range(2) for d in range(2)) / 4
+    expected = (mse(student[0], teacher[0]) + mse(student[1], teacher[3]) + mse(student[2], teacher[1])) / 3
+    assert hidden_state_loss(student, teacher, [2, 0], mask).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_layer_map_outside_the_teacher_is_named():
+    from textslim.errors import TextslimError
+    from textslim.students.layers import LayerParams, layer_map
+
+    with pytest.raises(TextslimError, match=r"spread.hidden_layer_map = \[0, 6\].*0 to 5"):
+        layer_map(LayerParams(num_layers=2, hidden_weight=1.0, hidden_layer_map=(0, 6)), [0, 5], 6, "spread")
+    assert layer_map(LayerParams(num_layers=2, hidden_weight=1.0), [0, 5], 6, "spread") == [0, 5]
+
+
+def test_one_step_with_the_hidden_state_loss_lowers_it(tmp_path, tiny_teacher):
+    from transformers import TrainingArguments
+
+    from textslim.students.layers import build_layer_student
+
+    # No dropout (the student copies the teacher's config): the loss is a training-mode loss, and two calls compare.
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher, hidden_dropout_prob=0.0,
+                                                                 attention_probs_dropout_prob=0.0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
+    torch.manual_seed(0)
+    student, layers = build_layer_student(teacher, "spread", 2)
+    frame = pd.DataFrame({"text": ["good fun film", "bad dull plot", "a warm clever story", "slow flat mess"],
+                          "label": [1, 0, 1, 0]})
+    data = tokenize_frame(frame, tokenizer, 16, np.zeros((4, 2), dtype=np.float32))
+    batch = _Collator(tokenizer)([dict(row) for row in data])
+    weights = LossWeights(hard=0.0, soft=0.0, hidden=1.0)
+    trainer = DistillationTrainer(model=student, args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True),
+                                  loss_weights=weights, teacher=teacher, layer_map=layers)
+    student.train()
+    optimizer = torch.optim.SGD(student.parameters(), lr=1e-3)
+    before = trainer.compute_loss(student, dict(batch))
+    assert before.item() > 0  # layer 1 of the student reads layer 0's output, not layer 2's input: a mismatch
+    before.backward()
+    optimizer.step()
+    assert trainer.compute_loss(student, dict(batch)).item() < before.item()

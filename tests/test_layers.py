@@ -21,12 +21,12 @@ def test_spread_keeps_first_and_last_for_twelve_to_four():
 
 @pytest.mark.parametrize("k", [0, 6, 7])
 def test_num_layers_must_be_below_teacher_depth(k):
-    with pytest.raises(TextslimError, match="distill.num_layers"):
+    with pytest.raises(TextslimError, match="first.num_layers"):
         select_layers("first", 6, k)
 
 
 def test_odd_cannot_take_more_layers_than_exist():
-    with pytest.raises(TextslimError, match="distill.num_layers = 4: the odd strategy has only 3"):
+    with pytest.raises(TextslimError, match="odd.num_layers = 4: the odd strategy has only 3"):
         select_layers("odd", 6, 4)
 
 

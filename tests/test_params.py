@@ -7,6 +7,13 @@ from textslim.errors import TextslimError
 from textslim.params import load_params
 
 
+def _load_all(path):
+    """What `make repro` checks first: the pipeline's sections and every student recipe's section."""
+    params = load_params(path)
+    params.check_recipes()
+    return params
+
+
 def _write(tmp_path, overrides: dict):
     base = yaml.safe_load(open("params.yaml"))
     for dotted, value in overrides.items():
@@ -18,12 +25,13 @@ def _write(tmp_path, overrides: dict):
 
 
 def test_repository_params_are_valid():
-    params = load_params("params.yaml")
-    assert params.distill.num_layers < 6 and params.prune.amount < 1
+    params = _load_all("params.yaml")
+    assert params.recipe("spread").num_layers < 6 and params.prune.amount < 1
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("distill.students", ["first", "middle"], "distill.students = 'middle'"),
+    ("distill.students", ["first", "middle"], "distill.students: unknown student recipe 'middle'; registered: first"),
+    ("distill.students", ["first", "first"], "distill.students = ['first', 'first']"),
     ("distill.students", [], "distill.students"),
     ("quantize.preset", "avx1024", "quantize.preset = 'avx1024'"),
     ("prune.amount", 1.0, "prune.amount = 1.0"),
@@ -32,7 +40,9 @@ def test_repository_params_are_valid():
     ("distill.alpha", -0.01, "distill.alpha"),
     ("distill.temperature", 0, "distill.temperature = 0"),
     ("distill.temperature", -2.0, "distill.temperature"),
-    ("distill.num_layers", 0, "distill.num_layers"),
+    ("spread.num_layers", 0, "spread.num_layers = 0"),
+    ("first.num_layers", -1, "first.num_layers = -1"),
+    ("pretrained.model", "", "pretrained.model"),
     ("teacher.epochs", "three", "teacher.epochs = 'three'"),
     ("data.test_fraction", 0.7, "data.test_fraction"),
     ("teacher.head_dropout", 1.0, "teacher.head_dropout"),
@@ -46,14 +56,14 @@ def test_repository_params_are_valid():
 ])
 def test_bad_value_names_the_key(tmp_path, key, value, message):
     with pytest.raises(TextslimError, match=message.replace("[", r"\[").replace(".", r"\.")) as err:
-        load_params(_write(tmp_path, {key: value}))
+        _load_all(_write(tmp_path, {key: value}))
     assert "\n" not in str(err.value)
 
 
 def test_all_zero_loss_weights_are_rejected(tmp_path):
     path = _write(tmp_path, {"lstm.soft_weight": 0, "lstm.hard_weight": 0, "lstm.sequence_weight": 0})
     with pytest.raises(TextslimError, match="lstm.soft_weight/hard_weight/sequence_weight.*not all zero"):
-        load_params(path)
+        _load_all(path)
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -64,8 +74,25 @@ def test_unknown_key_is_named(tmp_path):
 def test_unknown_section_is_named(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("pruning:\n  amount: 0.2\n")
-    with pytest.raises(TextslimError, match="unknown section pruning"):
-        load_params(path)
+    with pytest.raises(TextslimError, match="unknown section pruning.*one per student recipe: first, last"):
+        _load_all(path)
+
+
+def test_a_listed_student_needs_its_own_section(tmp_path):
+    base = yaml.safe_load(open("params.yaml"))
+    del base["lora"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(base))
+    with pytest.raises(TextslimError, match="distill.students names 'lora' but there is no `lora:` section"):
+        _load_all(path)
+
+
+def test_a_recipe_section_is_checked_only_where_students_are_built(tmp_path):
+    # prepare_data and the teacher read params too: a recipe's section must not be their dependency.
+    path = _write(tmp_path, {"lora.rank": 0})
+    assert load_params(path).teacher.epochs >= 1
+    with pytest.raises(TextslimError, match="lora.rank = 0"):
+        load_params(path).recipe("lora")
 
 
 def test_missing_params_file(tmp_path):

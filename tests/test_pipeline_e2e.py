@@ -1,5 +1,6 @@
 """The real `dvc repro` on a tiny profile in a temporary git repo: every output appears, a second repro does
-nothing, and a change to prune.amount reruns prune and the stages after it, no others."""
+nothing, a change to prune.* reruns prune and the stages after it, no others, and a param changed and changed back
+(`dvc exp run -S`) comes back from DVC's run cache without running a single training stage."""
 
 import os
 import re
@@ -13,16 +14,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENTS = ["first", "spread", "setfit", "lstm"]
+TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
 UPSTREAM = {"prepare_data", "finetune_teacher", "baseline"} | {f"distill_student@{s}" for s in STUDENTS}
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
-                       for s in STUDENTS} | {"compare"}
+                       for s in STUDENTS} | {"compare", "report"}
+# Stages that train: finetune_teacher, every distill_student@S, and prune@S (its recovery distillation).
+TRAINING = ("finetune_teacher", "distill_student@", "prune@")
 
 
 def _tiny_params(csv: Path, teacher: Path, sentence_body: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(source=str(csv), validation_fraction=0.2, test_fraction=0.2)
     params["teacher"].update(model=str(teacher), epochs=1, max_length=32, batch_size=16)
-    params["distill"].update(students=STUDENTS, num_layers=2, epochs=1, max_length=32, batch_size=16)
+    params["distill"].update(students=STUDENTS, epochs=1, max_length=32, batch_size=16)
+    params["first"].update(num_layers=2)
+    params["spread"].update(num_layers=2)
+    params["prune"].update(importance_texts=32, recovery_epochs=1)
     params["setfit"].update(body=str(sentence_body), shots_per_class=4, num_iterations=2, epochs=1, max_length=32,
                             batch_size=16)
     params["lstm"].update(embedding_dim=16, hidden_size=16, min_count=1, epochs=1, max_length=32)
@@ -61,25 +68,66 @@ def pipeline_repo(tmp_path_factory, tiny_teacher, tiny_csv, tiny_sentence_body) 
 
 def test_repro_builds_every_declared_output_then_reruns_only_what_changed(pipeline_repo):
     first = _run(["dvc", "repro"], pipeline_repo)
-    assert UPSTREAM | DOWNSTREAM_OF_PRUNE <= _ran(first)
+    assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(first)
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 4 + 5 * len(STUDENTS)
+    assert len(lock["stages"]) == 8 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     for name in ("accuracy_vs_latency.png", "size.png", "training_curves.png", "confusion_best.png"):
         assert (pipeline_repo / "plots" / name).stat().st_size > 1000
     summary = yaml.safe_load((pipeline_repo / "metrics" / "summary.json").read_text())
     names = {v["name"] for v in summary["variants"]}
-    expected = {"teacher", "tfidf-logreg", "spread-fp32"} | {f"{s}-int8" for s in STUDENTS}
+    expected = {"teacher", "teacher-int8", "tfidf-logreg", "spread-fp32"} | {f"{s}-int8" for s in STUDENTS}
     assert expected <= names
     assert summary["best_student"].endswith("-int8")
 
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == set()
+    _run(["git", "add", "-A"], pipeline_repo)
+    _run(["git", "commit", "-qm", "first run"], pipeline_repo)
 
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
-    params["prune"]["amount"] = 0.5
+    params["prune"]["ffn_fraction"] = 0.25
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert _ran(_run(["dvc", "repro"], pipeline_repo)) == DOWNSTREAM_OF_PRUNE
-    students = yaml.safe_load((pipeline_repo / "metrics" / "students" / "first.json").read_text())
-    assert students["sparsity"]["linear_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    # Every prune stage depends on the prune section; the BiLSTM and SetFit students are pruned unstructured, so
+    # their outputs come out identical and DVC rightly skips what follows them.
+    structured = {"first", "spread"}
+    expected = {stage for stage in DOWNSTREAM_OF_PRUNE
+                if stage.startswith("prune@") or "@" not in stage or stage.split("@")[1] in structured}
+    assert _ran(_run(["dvc", "repro"], pipeline_repo)) == expected
+    first_student = yaml.safe_load((pipeline_repo / "metrics" / "students" / "first.json").read_text())
+    assert first_student["sparsity"]["structured"]["intermediate_size_after"] == round(0.75 * 37)
+
+
+def test_a_param_changed_and_changed_back_comes_from_the_run_cache(pipeline_repo):
+    """What `dvc exp run -S spread.hidden_weight=0.5` then `-S spread.hidden_weight=0.0` does: the second run
+    restores every stage the first one changed (the intermediate-layer loss is exercised on the way)."""
+    _run(["git", "checkout", "-q", "--", "params.yaml"], pipeline_repo)
+    _run(["dvc", "repro"], pipeline_repo)  # back at the committed params, from the run cache
+    changed = _run(["dvc", "exp", "run", "-S", "spread.hidden_weight=0.5"], pipeline_repo)
+    assert {"distill_student@spread", "prune@spread"} <= _ran(changed)
+    back = _run(["dvc", "exp", "run", "-S", "spread.hidden_weight=0.0"], pipeline_repo)
+    trained = sorted(stage for stage in _ran(back) if stage.startswith(TRAINING))
+    assert not trained, f"trained again instead of restoring from the run cache: {trained}"
+    assert "is cached - skipping run" in back
+
+
+def test_a_fresh_clone_gets_every_model_from_a_remote_and_has_nothing_to_run(pipeline_repo, tmp_path):
+    """Sharing through a DVC remote (a local directory here): push, clone, pull, and `dvc repro` runs nothing."""
+    _run(["git", "checkout", "-q", "--", "params.yaml"], pipeline_repo)
+    _run(["dvc", "repro"], pipeline_repo)
+    remote = tmp_path / "remote"
+    _run(["dvc", "remote", "add", "-d", "shared", str(remote)], pipeline_repo)
+    _run(["git", "add", "-A"], pipeline_repo)
+    _run(["git", "commit", "-qm", "results and remote"], pipeline_repo)
+    _run(["dvc", "push"], pipeline_repo)
+
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(pipeline_repo), str(clone)], tmp_path)
+    assert not (clone / "models" / "teacher").exists()
+    _run(["dvc", "pull"], clone)
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+    assert all((clone / path).exists() for path in outputs)
+    assert (clone / "models" / "teacher" / "model.safetensors").is_file()
+    assert _ran(_run(["dvc", "repro"], clone)) == set()

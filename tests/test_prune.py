@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from tests.tiny import tiny_config
-from textslim.prune import global_magnitude_prune, prunable_linears
+from textslim.compress.unstructured import global_magnitude_prune, prunable_linears
 
 
 def _model():

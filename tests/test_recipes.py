@@ -6,16 +6,20 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
 
 from tests.tiny import LABELS, make_tiny_model, sentences, tiny_config
+from textslim.compress.unstructured import global_magnitude_prune
 from textslim.distill import DistillationTrainer, _Collator, tokenize_frame
 from textslim.errors import TextslimError
-from textslim.evaluation import count_parameters
+from textslim.evaluation import STUDENT_FILE, count_parameters
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.onnx_export import export_to_onnx, parity
-from textslim.params import DistillParams, LoraParams, LstmParams, Params, SetfitParams
-from textslim.prune import global_magnitude_prune
+from textslim.params import DistillParams, Params
 from textslim.quantize import quantize_dynamic
 from textslim.students import build_student
-from textslim.students.lora import attention_targets
+from textslim.students.layers import LayerParams
+from textslim.students.lora import LoraParams, attention_targets
+from textslim.students.lstm import LstmParams
+from textslim.students.pretrained import PretrainedParams
+from textslim.students.setfit import SetfitParams
 
 FRAME = sentences(48, seed=1).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 TEXTS = FRAME["text"].tolist()
@@ -31,11 +35,11 @@ def teacher(tiny_teacher):
 @pytest.fixture(scope="module")
 def params(tmp_path_factory, tiny_sentence_body):
     compact = make_tiny_model(tmp_path_factory.mktemp("compact") / "m", "bert", layers=2, seed=5)
-    return Params(distill=DistillParams(num_layers=2, pretrained_model=str(compact), max_length=24),
-                  lora=LoraParams(base="spread", rank=4, alpha=8.0),
-                  setfit=SetfitParams(body=str(tiny_sentence_body), shots_per_class=4, num_iterations=2,
-                                      max_length=24),
-                  lstm=LstmParams(embedding_dim=16, hidden_size=16, min_count=1, max_length=24))
+    return Params(distill=DistillParams(max_length=24), recipes={
+        "spread": LayerParams(num_layers=2), "pretrained": PretrainedParams(model=str(compact)),
+        "lora": LoraParams(base="spread", num_layers=2, rank=4, alpha=8.0),
+        "setfit": SetfitParams(body=str(tiny_sentence_body), shots_per_class=4, num_iterations=2, max_length=24),
+        "lstm": LstmParams(embedding_dim=16, hidden_size=16, min_count=1, max_length=24)})
 
 
 def _build(name, teacher, params):
@@ -73,7 +77,7 @@ def test_pretrained_student_has_its_own_tokenizer_and_a_fresh_head(teacher, para
     build = _build("pretrained", teacher, params)
     assert build.model.config.num_hidden_layers == 2
     assert build.model.config.id2label == dict(enumerate(LABELS))
-    assert build.tokenizer.name_or_path == params.distill.pretrained_model
+    assert build.tokenizer.name_or_path == params.recipe("pretrained").model
 
 
 def test_lora_targets_attention_generically_for_bert_and_mpnet():
@@ -102,7 +106,7 @@ def test_lora_counts_trainable_params_and_merges_to_the_same_logits(teacher, par
 
 
 def test_lora_target_modules_that_match_nothing_are_named(teacher, params):
-    bad = Params(distill=params.distill, lora=LoraParams(target_modules=("attention.self.qkv",)))
+    bad = Params(distill=params.distill, recipes={"lora": LoraParams(target_modules=("attention.self.qkv",))})
     with pytest.raises(TextslimError, match="lora.target_modules: 'attention.self.qkv' matches no Linear"):
         _build("lora", teacher, bad)
 
@@ -125,7 +129,8 @@ def test_recipe_survives_prune_onnx_and_int8(name, teacher, params, tmp_path):
     model_dir, onnx_dir, int8_dir = tmp_path / "pruned", tmp_path / "onnx", tmp_path / "int8"
     model.save_pretrained(model_dir)
     build.tokenizer.save_pretrained(model_dir)
-    export_to_onnx(model_dir, onnx_dir)
+    (model_dir / STUDENT_FILE).write_text(f'{{"strategy": "{name}", "max_length": 24}}')  # as distill writes it
+    export_to_onnx(model_dir, onnx_dir)  # the recipe's own exporter (torch.onnx) where it registered one
     report = parity(model_dir, onnx_dir, TEXTS, max_length=24, tolerance=1e-4)
     assert report["max_abs_diff"] < 1e-4
     quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=True)
@@ -137,3 +142,48 @@ def test_recipe_survives_prune_onnx_and_int8(name, teacher, params, tmp_path):
     int8 = OnnxClassifier(int8_dir, "model_quantized.onnx", 24).logits(TEXTS)
     assert int8.shape == fp32.shape
     assert (int8_dir / "model_quantized.onnx").stat().st_size < (onnx_dir / "model.onnx").stat().st_size
+
+
+def test_a_new_recipe_is_one_module_and_one_section(teacher, params):
+    """The README's example: a recipe registers itself, and build_student and the params find it by name."""
+    from dataclasses import dataclass
+
+    from textslim.distill import LossWeights
+    from textslim.params import check_param
+    from textslim.students import registry
+    from textslim.students.layers import build_layer_student
+    from textslim.students.registry import BuildContext, Recipe, StudentBuild, register
+
+    @dataclass(frozen=True)
+    class TinyParams:
+        num_layers: int = 2
+
+        def validate(self, section: str) -> None:
+            check_param(self.num_layers >= 1, f"{section}.num_layers", "an integer >= 1", self.num_layers)
+
+    def _build(ctx: BuildContext) -> StudentBuild:
+        student, layers = build_layer_student(ctx.teacher, "first", ctx.section.num_layers)
+        kd = LossWeights.from_alpha(ctx.params.distill.alpha, ctx.params.distill.temperature)
+        return StudentBuild(student, ctx.teacher_tokenizer, ctx.params.distill, kd, {"recipe": "tiny"})
+
+    register(Recipe("tiny", TinyParams, _build, describe=lambda s: f"tiny ({s.num_layers} layers)"))
+    try:
+        with_tiny = Params(distill=DistillParams(students=("tiny",)), recipes={"tiny": {"num_layers": 1}})
+        with_tiny.check_recipes()
+        build = _build_student_named("tiny", teacher, with_tiny)
+        assert build.model.config.num_hidden_layers == 1 and build.recipe == {"recipe": "tiny"}
+        with pytest.raises(TextslimError, match="tiny.num_layers = 0"):
+            Params(distill=DistillParams(students=("tiny",)), recipes={"tiny": {"num_layers": 0}}).check_recipes()
+    finally:
+        registry._RECIPES.pop("tiny")
+
+
+def _build_student_named(name, teacher, params):
+    model, tokenizer = teacher
+    return build_student(name, model, tokenizer, SPLITS, LABELS, params)
+
+
+def test_an_unknown_recipe_lists_the_registered_ones(teacher, params):
+    with pytest.raises(TextslimError, match="distill.students: unknown student recipe 'middle'; registered: first, "
+                                            "last, odd, even, spread, pretrained, lora, lstm, setfit"):
+        _build_student_named("middle", teacher, params)

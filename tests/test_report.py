@@ -86,10 +86,12 @@ def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():
 def test_header_calls_only_layer_subsets_k_layer_students():
     from textslim.params import load_params
     from textslim.report import describe_students
+    from textslim.students.layers import LayerParams
 
     params = load_params("params.yaml")
     params = replace(params, distill=replace(params.distill, students=("spread", "pretrained", "lora", "setfit",
-                                                                         "lstm"), num_layers=6))
+                                                                         "lstm")),
+                     recipes={**params.recipes, "spread": LayerParams(num_layers=6)})
     described = describe_students(params)
     assert described.startswith("spread (6 teacher layers), pretrained (`builtin:minilm-l6`), lora (adapters on ")
     assert described.count("teacher layers") == 1 and "lstm (BiLSTM on word2vec)" in described

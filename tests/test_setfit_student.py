@@ -7,13 +7,13 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from tests.tiny import LABELS, sentences
+from textslim.compress.unstructured import global_magnitude_prune
 from textslim.errors import TextslimError
+from textslim.evaluation import STUDENT_FILE
 from textslim.inference import OnnxClassifier
 from textslim.onnx_export import export_to_onnx
-from textslim.params import SetfitParams
-from textslim.prune import global_magnitude_prune
 from textslim.quantize import quantize_dynamic
-from textslim.students.setfit import SetFitClassifier, build_setfit_student, to_classifier
+from textslim.students.setfit import SetFitClassifier, SetfitParams, build_setfit_student, to_classifier
 
 FRAME = sentences(40, seed=3).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 SPLITS = {"train": FRAME, "validation": FRAME.head(10), "test": FRAME.tail(10)}
@@ -74,6 +74,18 @@ def test_multiclass_head_converts_too(cfg):
     np.testing.assert_allclose(ours, np.asarray(few_shot.predict_proba(TEXTS)), atol=1e-5)
 
 
+def _describe_as_setfit(model_dir):
+    """The description the distill stage writes: its recipe name picks the recipe's exporter (torch.onnx)."""
+    (model_dir / STUDENT_FILE).write_text('{"strategy": "setfit", "max_length": 24}')
+
+
+def test_a_setfit_model_without_its_description_is_a_clear_error(built, tmp_path):
+    model, tokenizer, _, _ = built
+    model.save_pretrained(tmp_path / "student")
+    with pytest.raises(TextslimError, match="a textslim-setfit model needs its recipe's exporter"):
+        export_to_onnx(tmp_path / "student", tmp_path / "onnx")
+
+
 def test_exported_graph_matches_the_setfit_models_predict_proba(cfg, tmp_path):
     from setfit import SetFitModel
 
@@ -82,6 +94,7 @@ def test_exported_graph_matches_the_setfit_models_predict_proba(cfg, tmp_path):
     model = to_classifier(few_shot, LABELS)
     model.save_pretrained(tmp_path / "student")
     few_shot.model_body.tokenizer.save_pretrained(tmp_path / "student")
+    _describe_as_setfit(tmp_path / "student")
     export_to_onnx(tmp_path / "student", tmp_path / "onnx")
     onnx_scores = _softmax(OnnxClassifier(tmp_path / "onnx", "model.onnx", 24).logits(TEXTS))
     np.testing.assert_allclose(onnx_scores, np.asarray(few_shot.predict_proba(TEXTS)), atol=1e-4)
@@ -94,6 +107,7 @@ def test_setfit_student_survives_prune_and_int8(built, tmp_path):
     assert model.classifier.weight.count_nonzero() == model.classifier.weight.numel()  # the head stays dense
     model.save_pretrained(tmp_path / "pruned")
     tokenizer.save_pretrained(tmp_path / "pruned")
+    _describe_as_setfit(tmp_path / "pruned")
     export_to_onnx(tmp_path / "pruned", tmp_path / "onnx")
     quantize_dynamic(tmp_path / "onnx", tmp_path / "int8", "avx2", per_channel=True)
     int8, fp32 = tmp_path / "int8" / "model_quantized.onnx", tmp_path / "onnx" / "model.onnx"

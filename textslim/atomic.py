@@ -55,3 +55,13 @@ def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically, pretty-printed so that diffs of committed metrics stay readable."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON output of an earlier stage; a missing one is a one-line error saying which stage to run."""
+    from textslim.errors import TextslimError
+
+    path = Path(path)
+    if not path.is_file():
+        raise TextslimError(f"missing {path}: run the stage that writes it first (dvc repro)")
+    return json.loads(path.read_text())

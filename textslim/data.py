@@ -59,21 +59,36 @@ def _read_file(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
         if column not in frame.columns:
             columns = ", ".join(map(str, frame.columns))
             raise TextslimError(f"{key}: no column {column!r} in {path}; columns are {columns}")
-    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column].astype(str)})
+    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+
+
+def _label(value) -> str | None:
+    """A label as a stripped string; None where it is missing or blank. 1.0 reads as "1" (a gap made ints floats)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
 
 
 def load_source(params: DataParams) -> pd.DataFrame:
-    """Return a frame with columns text, label (string) from a built-in name, a local file or a hub dataset."""
+    """Return a frame with columns text, label from a built-in name, a local file or a hub dataset.
+
+    A label is a stripped string, or None where it is missing or blank (clean() drops and counts those rows).
+    """
     source = params.source
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_DATASETS:
             raise TextslimError(f"data.source: unknown built-in {source!r}; built-ins: "
                                 + ", ".join(f"builtin:{n}" for n in BUILTIN_DATASETS))
-        return BUILTIN_DATASETS[name]()
-    if source.startswith("hf:"):
-        return _read_hub(source.removeprefix("hf:"), params.text_column, params.label_column)
-    return _read_file(Path(source), params.text_column, params.label_column)
+        frame = BUILTIN_DATASETS[name]()
+    elif source.startswith("hf:"):
+        frame = _read_hub(source.removeprefix("hf:"), params.text_column, params.label_column)
+    else:
+        frame = _read_file(Path(source), params.text_column, params.label_column)
+    return frame.assign(label=pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object))
 
 
 def _read_hub(name: str, text_column: str, label_column: str) -> pd.DataFrame:
@@ -85,23 +100,40 @@ def _read_hub(name: str, text_column: str, label_column: str) -> pd.DataFrame:
         raise TextslimError(f"data.source: cannot load hub dataset {name!r} ({type(err).__name__}); offline, "
                             f"use a local file or one of: {', '.join('builtin:' + n for n in BUILTIN_DATASETS)}"
                             ) from None
-    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column].astype(str)})
+    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+
+
+DROP_REASONS = ("empty_text", "missing_label", "duplicate_text")  # in the order clean() applies them
 
 
 def clean(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop empty and duplicate texts (the first occurrence is kept), logging how many went."""
+    """clean_counted() without the counts."""
+    return clean_counted(frame)[0]
+
+
+def clean_counted(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop rows with an empty text, then rows with a missing or blank label, then duplicate texts (the first
+    occurrence is kept); return what remains and how many rows each reason dropped (each row counted once)."""
     text = frame["text"].where(frame["text"].notna(), "").astype(str).str.strip()
-    frame = frame.assign(text=text)
+    labels = pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object)
+    if len(frame) and labels.isna().all():
+        raise TextslimError(f"data.label_column: all {len(frame)} labels are missing or blank")
+    frame = frame.assign(text=text, label=labels)
     empty = frame["text"] == ""
     frame = frame[~empty]
+    unlabelled = frame["label"].isna()
+    frame = frame[~unlabelled]
     duplicated = frame["text"].duplicated(keep="first")
     frame = frame[~duplicated].reset_index(drop=True)
-    log.info("cleaning: dropped %d empty and %d duplicate texts, %d remain", empty.sum(), duplicated.sum(), len(frame))
+    drops = {"empty_text": int(empty.sum()), "missing_label": int(unlabelled.sum()),
+             "duplicate_text": int(duplicated.sum())}
+    log.info("cleaning: dropped %d empty texts, %d missing or blank labels and %d duplicate texts; %d remain",
+             *drops.values(), len(frame))
     if frame.empty:
-        raise TextslimError("data.source: no non-empty texts left after cleaning")
+        raise TextslimError("data.source: no row with both a non-empty text and a label is left after cleaning")
     if frame["label"].nunique() < 2:
         raise TextslimError(f"data.label_column: only one class ({frame['label'].iloc[0]!r}); need at least two")
-    return frame
+    return frame, drops
 
 
 def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.DataFrame]:

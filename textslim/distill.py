@@ -31,12 +31,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LossWeights:
-    """hard: CE(labels); soft: T^2 * KL(teacher_T || student_T); sequence: CE(teacher's argmax)."""
+    """hard: CE(labels); soft: T^2 * KL(teacher_T || student_T); sequence: CE(teacher's argmax);
+    hidden: MSE between each student layer's hidden states and those of the teacher layer matched to it."""
 
     hard: float = 1.0
     soft: float = 0.0
     sequence: float = 0.0
     temperature: float = 1.0
+    hidden: float = 0.0
 
     @classmethod
     def from_alpha(cls, alpha: float, temperature: float) -> "LossWeights":
@@ -63,18 +65,44 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, l
     return loss
 
 
-class DistillationTrainer(Trainer):
-    """A Trainer whose loss mixes hard labels with the teacher's precomputed soft targets."""
+def hidden_state_loss(student_hidden: tuple[torch.Tensor, ...], teacher_hidden: tuple[torch.Tensor, ...],
+                      layer_map: list[int], attention_mask: torch.Tensor) -> torch.Tensor:
+    """TinyBERT's intermediate-layer loss: the mean over matched pairs of the MSE between hidden states.
 
-    def __init__(self, *args, loss_weights: LossWeights = LossWeights(), **kwargs):
+    hidden_states[0] is the embedding output and [i + 1] layer i's, in both models; the embeddings are matched to the
+    teacher's, student layer i to teacher layer layer_map[i]. Padding positions are left out of the mean.
+    """
+    mask = attention_mask.unsqueeze(-1).to(student_hidden[0].dtype)
+    count = mask.sum() * student_hidden[0].shape[-1]
+    pairs = [(0, 0)] + [(i + 1, t + 1) for i, t in enumerate(layer_map)]
+    return torch.stack([(((student_hidden[s] - teacher_hidden[t]) ** 2) * mask).sum() / count
+                        for s, t in pairs]).mean()
+
+
+class DistillationTrainer(Trainer):
+    """A Trainer whose loss mixes hard labels with the teacher's precomputed soft targets and, when
+    loss_weights.hidden > 0, the teacher's hidden states (the teacher then runs, gradient-free, in the training step).
+    """
+
+    def __init__(self, *args, loss_weights: LossWeights = LossWeights(), teacher=None, layer_map=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_weights = loss_weights
+        if loss_weights.hidden and (teacher is None or layer_map is None):
+            raise ValueError("an intermediate-layer loss needs the teacher and the student-to-teacher layer map")
+        self.teacher = teacher.to(self.args.device).eval() if loss_weights.hidden else None
+        self.layer_map = layer_map
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         teacher_logits = inputs.pop("teacher_logits", None)
         labels = inputs.pop("labels")
-        outputs = model(**inputs)
+        hidden = bool(self.loss_weights.hidden) and model.training
+        outputs = model(**inputs, output_hidden_states=True) if hidden else model(**inputs)
         loss = kd_loss(outputs.logits, teacher_logits, labels, self.loss_weights)
+        if hidden:
+            with torch.no_grad():
+                teacher_hidden = self.teacher(**inputs, output_hidden_states=True).hidden_states
+            loss = loss + self.loss_weights.hidden * hidden_state_loss(
+                outputs.hidden_states, teacher_hidden, self.layer_map, inputs["attention_mask"])
         return (loss, outputs) if return_outputs else loss
 
 
@@ -116,19 +144,45 @@ def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optim
     return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=params.weight_decay)
 
 
+CURVES = ("loss", "eval_loss", "eval_macro_f1")  # the per-epoch figures dvc.yaml declares as plots
+
+
+def epoch_curves_callback(live_dir: Path):
+    """DVCLive's HF callback, keeping only the per-epoch curves dvc.yaml declares, one DVCLive step per epoch.
+
+    The stock callback also writes the TrainingArguments (with a temporary output_dir, so a new file every run) and a
+    dozen timing series; files a stage writes but does not declare would be missing after a run-cache restore.
+    """
+    from dvclive import Live
+    from transformers.integrations import DVCLiveCallback
+
+    class EpochCurves(DVCLiveCallback):
+        def setup(self, args, state, model):
+            self._initialized = True  # no log_params: params.yaml already holds every setting
+
+        def on_log(self, args, state, control, model=None, logs=None, **kwargs):
+            kept = {key: value for key, value in (logs or {}).items() if key in CURVES}
+            self._pending = {**getattr(self, "_pending", {}), **kept}
+            if "eval_macro_f1" in kept:  # the epoch's training loss arrived first; one step per epoch
+                super().on_log(args, state, control, model=model, logs=self._pending, **kwargs)
+                self._pending = {}
+
+    # dvcyaml=None: the pipeline's dvc.yaml declares the plots; DVCLive must not rewrite it.
+    # The callback ends the Live run when training ends.
+    return EpochCurves(live=Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None))
+
+
 def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train: Dataset,
                      validation: Dataset, params: TrainParams, seed: int, live_dir: Path | None = None,
-                     loss_weights: LossWeights = LossWeights()) -> list[dict]:
-    """Train in place; keep the epoch with the best validation macro-F1. Returns the per-epoch eval log."""
+                     loss_weights: LossWeights = LossWeights(), teacher: PreTrainedModel | None = None,
+                     layer_map: list[int] | None = None) -> list[dict]:
+    """Train in place; keep the epoch with the best validation macro-F1. Returns the per-epoch eval log.
+
+    teacher and layer_map are needed only for an intermediate-layer loss (loss_weights.hidden > 0).
+    """
     callbacks = [EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience)]
     if live_dir is not None:
-        from dvclive import Live
-        from transformers.integrations import DVCLiveCallback
-
-        # dvcyaml=None: the pipeline's dvc.yaml declares the plots; DVCLive must not rewrite it.
-        # The callback ends the Live run when training ends.
-        live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-        callbacks.append(DVCLiveCallback(live=live))
+        callbacks.append(epoch_curves_callback(live_dir))
     with tempfile.TemporaryDirectory(prefix="textslim-ckpt-") as checkpoints:
         args = TrainingArguments(
             output_dir=checkpoints, num_train_epochs=params.epochs, per_device_train_batch_size=params.batch_size,
@@ -143,7 +197,7 @@ def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         trainer = DistillationTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=validation, data_collator=_Collator(tokenizer),
             compute_metrics=eval_metrics, callbacks=callbacks, optimizers=(_optimizer(model, params), None),
-            loss_weights=loss_weights)
+            loss_weights=loss_weights, teacher=teacher, layer_map=layer_map)
         trainer.train()
         history = [entry for entry in trainer.state.log_history if "eval_macro_f1" in entry]
     best = max(history, key=lambda e: e["eval_macro_f1"])

@@ -4,6 +4,7 @@ Every classifier maps a list of texts to an (n, classes) array of scores, so eva
 written once for all of them.
 """
 
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -11,7 +12,29 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import textslim.students.lstm  # noqa: F401  (registers the BiLSTM student with the Auto* classes)
+OUR_MODEL_TYPES = "textslim-"  # the prefix of the model types our recipes register (the BiLSTM, SetFit)
+
+
+def prepare_loading(model_dir: str | Path) -> None:
+    """Make from_pretrained able to load this model: our own model types, and MPNet with pruned heads.
+
+    The code is imported only where the model needs it, so loading a plain transformers model (the teacher) does not
+    depend on the student recipes' or the pruning code.
+    """
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return  # from_pretrained will say what is missing
+    config = json.loads(path.read_text())
+    if config.get("model_type", "").startswith(OUR_MODEL_TYPES):
+        import textslim.students  # noqa: F401  (registers our model types with the Auto classes)
+    if config.get("pruned_heads"):
+        import textslim.compress.structured  # noqa: F401  (MPNet's prune_heads needs its fix before loading)
+
+
+def load_torch_model(model_dir: str | Path):
+    """AutoModelForSequenceClassification.from_pretrained, for our own model types and pruned models too."""
+    prepare_loading(model_dir)
+    return AutoModelForSequenceClassification.from_pretrained(model_dir)
 
 
 class TextClassifier(Protocol):
@@ -23,7 +46,7 @@ class TorchClassifier:
 
     def __init__(self, model_dir: str | Path, max_length: int, model=None, tokenizer=None):
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_dir)
-        self.model = (model or AutoModelForSequenceClassification.from_pretrained(model_dir)).to("cpu").eval()
+        self.model = (model or load_torch_model(model_dir)).to("cpu").eval()
         self.max_length = max_length
 
     @torch.inference_mode()

@@ -1,12 +1,13 @@
 """Export a saved classifier to ONNX with optimum, then check its logits against PyTorch on real texts."""
 
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from textslim.errors import TextslimError
-from textslim.inference import OnnxClassifier, TorchClassifier
+from textslim.inference import OUR_MODEL_TYPES, OnnxClassifier, TorchClassifier, prepare_loading
 
 log = logging.getLogger(__name__)
 
@@ -14,19 +15,25 @@ log = logging.getLogger(__name__)
 def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     """optimum's exporter: model.onnx with dynamic batch and sequence axes, tokenizer and config beside it.
 
-    optimum knows the architectures transformers ships; the BiLSTM and SetFit students are ours, so they go through
-    torch.onnx.
+    optimum knows the architectures transformers ships; a recipe whose model is ours (the BiLSTM, SetFit) registers
+    its own exporter, found through the student's recorded recipe name.
     """
-    from transformers import AutoConfig
+    from textslim.evaluation import STUDENT_FILE, student_description
+    from textslim.students.registry import get_recipe
 
-    from textslim.students.lstm import BiLstmConfig
-    from textslim.students.setfit import SetFitClassifierConfig
-    from textslim.students.torch_export import export_torch_onnx
-
-    ours = (BiLstmConfig.model_type, SetFitClassifierConfig.model_type)
-    if AutoConfig.from_pretrained(model_dir).model_type in ours:
-        return export_torch_onnx(model_dir, out_dir)
+    strategy = None
+    if (Path(model_dir) / STUDENT_FILE).is_file():
+        strategy = student_description(model_dir).get("strategy")  # the teacher has none
+        recipe = get_recipe(strategy) if strategy else None
+        if recipe is not None and recipe.export is not None:
+            return recipe.export(model_dir, out_dir)
+    model_type = json.loads((Path(model_dir) / "config.json").read_text()).get("model_type", "")
+    if model_type.startswith(OUR_MODEL_TYPES):  # optimum would fail with a message about library names
+        raise TextslimError(f"{model_dir}: a {model_type} model needs its recipe's exporter, but its "
+                            f"{STUDENT_FILE} names {'recipe ' + repr(strategy) if strategy else 'no recipe'}")
     from optimum.exporters.onnx import main_export
+
+    prepare_loading(model_dir)  # optimum loads the model with from_pretrained in this process
 
     main_export(model_name_or_path=str(model_dir), output=str(out_dir), task="text-classification",
                 device="cpu", do_validation=False)  # validated below, on real texts rather than random ids

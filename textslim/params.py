@@ -15,14 +15,16 @@ import yaml
 
 from textslim.errors import TextslimError
 
-LAYER_STRATEGIES = ("first", "last", "odd", "even", "spread")
-STUDENT_RECIPES = (*LAYER_STRATEGIES, "pretrained", "lora", "setfit", "lstm")
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
 
 
-def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
+def check_param(ok: bool, key: str, allowed: str, value: Any) -> None:
+    """Raise the one-line params error naming key, the value and what is allowed, unless ok."""
     if not ok:
         raise TextslimError(f"params: {key} = {value!r} is not allowed; expected {allowed}")
+
+
+_check = check_param
 
 
 @dataclass(frozen=True)
@@ -81,106 +83,52 @@ class TeacherParams(TrainParams):
 
 @dataclass(frozen=True)
 class DistillParams(TrainParams):
+    """The KD settings every student shares; each recipe's own settings live in the section named like it."""
+
     students: tuple[str, ...] = ("spread",)
-    num_layers: int = 3
+    # The students' seed (initialisation, data order, SetFit's few-shot sample, pruning's importance sample). The
+    # top-level `seed` fixes the split and the teacher, so a sweep over this one never retrains the teacher.
+    seed: int = 42
     alpha: float = 0.5
     temperature: float = 2.0
-    pretrained_model: str = "builtin:minilm-l6"
 
     def validate(self) -> None:
         self.validate_train("distill")
         _check(len(self.students) > 0, "distill.students", "a non-empty list", list(self.students))
-        for name in self.students:
-            _check(name in STUDENT_RECIPES, "distill.students", f"names from {', '.join(STUDENT_RECIPES)}", name)
-        _check(self.num_layers >= 1, "distill.num_layers", "an integer >= 1", self.num_layers)
+        _check(len(set(self.students)) == len(self.students), "distill.students", "names without repeats",
+               list(self.students))
         _check(0 <= self.alpha <= 1, "distill.alpha", "a number in [0, 1]", self.alpha)
         _check(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
 
 
-@dataclass(frozen=True)
-class LoraParams:
-    base: str = "spread"  # a layer strategy (a k-layer copy of the teacher) or "pretrained"
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
-    target_modules: tuple[str, ...] = ("auto",)  # "auto": every Linear inside the attention blocks
-    learning_rate: float = 5e-4
-
-    def validate(self) -> None:
-        bases = (*LAYER_STRATEGIES, "pretrained")
-        _check(self.base in bases, "lora.base", f"one of {', '.join(bases)}", self.base)
-        _check(self.rank >= 1, "lora.rank", "an integer >= 1", self.rank)
-        _check(self.alpha > 0, "lora.alpha", "a number > 0", self.alpha)
-        _check(0 <= self.dropout < 1, "lora.dropout", "a fraction in [0, 1)", self.dropout)
-        _check(self.learning_rate > 0, "lora.learning_rate", "a number > 0", self.learning_rate)
-        _check(len(self.target_modules) > 0, "lora.target_modules", "[auto] or module name suffixes",
-               list(self.target_modules))
-
-
-@dataclass(frozen=True)
-class LstmParams(TrainParams):
-    """The BiLSTM student trains with its own loop settings: it starts from scratch, not from a teacher."""
-
-    epochs: int = 6
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    head_learning_rate: float = 2e-3
-    warmup_ratio: float = 0.0
-    early_stopping_patience: int = 2
-    embeddings: str = "word2vec"  # word2vec (trained on the training texts) | builtin:glove-6b-50d
-    embedding_dim: int = 100
-    hidden_size: int = 128
-    dropout: float = 0.3
-    min_count: int = 2
-    max_vocab: int = 30000
-    soft_weight: float = 0.5  # T^2 * KL(teacher_T || student_T)
-    hard_weight: float = 0.25  # CE against the gold labels
-    sequence_weight: float = 0.25  # CE against the teacher's argmax
-
-    def validate(self) -> None:
-        self.validate_train("lstm")
-        for name in ("embedding_dim", "hidden_size", "min_count", "max_vocab"):
-            _check(getattr(self, name) >= 1, f"lstm.{name}", "an integer >= 1", getattr(self, name))
-        _check(0 <= self.dropout < 1, "lstm.dropout", "a fraction in [0, 1)", self.dropout)
-        weights = {"soft_weight": self.soft_weight, "hard_weight": self.hard_weight,
-                   "sequence_weight": self.sequence_weight}
-        for name, value in weights.items():
-            _check(value >= 0, f"lstm.{name}", "a number >= 0", value)
-        _check(sum(weights.values()) > 0, "lstm.soft_weight/hard_weight/sequence_weight", "not all zero",
-               list(weights.values()))
-
-
-@dataclass(frozen=True)
-class SetfitParams(TrainParams):
-    """The SetFit student: contrastive few-shot training of a sentence-transformers body, then distillation.
-
-    The train fields (epochs, learning rates, ...) are the distillation phase's; the contrastive phase has its own.
-    """
-
-    body: str = "builtin:minilm-l6"  # a sentence-transformers model: a built-in or a local directory
-    shots_per_class: int = 8  # labelled training examples per class for the few-shot phase
-    num_iterations: int = 20  # SetFit's contrastive pairs per labelled example
-    contrastive_epochs: int = 1
-    contrastive_batch_size: int = 16
-    contrastive_learning_rate: float = 2e-5
-    epochs: int = 2
-    learning_rate: float = 1e-4
-    head_learning_rate: float = 1e-3
-
-    def validate(self) -> None:
-        self.validate_train("setfit")
-        for name in ("shots_per_class", "num_iterations", "contrastive_epochs", "contrastive_batch_size"):
-            _check(getattr(self, name) >= 1, f"setfit.{name}", "an integer >= 1", getattr(self, name))
-        _check(self.contrastive_learning_rate > 0, "setfit.contrastive_learning_rate", "a number > 0",
-               self.contrastive_learning_rate)
+PRUNE_METHODS = ("structured", "unstructured", "none")
+VOCABULARIES = ("training", "full")
 
 
 @dataclass(frozen=True)
 class PruneParams:
-    amount: float = 0.3
+    method: str = "structured"  # structured: whole heads and FFN neurons; unstructured: L1 zeros; none
+    head_fraction: float = 0.5  # structured: attention heads removed, ranked globally across layers
+    ffn_fraction: float = 0.75  # structured: FFN intermediate neurons removed in every layer
+    amount: float = 0.3  # unstructured: global L1 sparsity of the encoder's Linear weights
+    importance_texts: int = 1024  # structured: training texts the head and neuron importance is measured on
+    recovery_epochs: int = 1  # structured: distillation from the teacher's logits after pruning; 0: none
+    recovery_learning_rate: float = 1e-4
+    vocabulary: str = "training"  # training: keep the tokens the training texts use (+ single characters); full
+    extra_vocabulary: str | None = None  # a text file, one text per line, whose tokens are kept too
 
     def validate(self) -> None:
-        _check(0 <= self.amount < 1, "prune.amount", "a fraction in [0, 1)", self.amount)
+        _check(self.method in PRUNE_METHODS, "prune.method", f"one of {', '.join(PRUNE_METHODS)}", self.method)
+        for name in ("head_fraction", "ffn_fraction", "amount"):
+            _check(0 <= getattr(self, name) < 1, f"prune.{name}", "a fraction in [0, 1)", getattr(self, name))
+        _check(self.importance_texts >= 1, "prune.importance_texts", "an integer >= 1", self.importance_texts)
+        _check(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
+        _check(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
+               self.recovery_learning_rate)
+        _check(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
+               self.vocabulary)
+        _check(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",
+               "null or an existing text file (one text per line)", self.extra_vocabulary)
 
 
 @dataclass(frozen=True)
@@ -213,12 +161,26 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class BaselineParams:
-    ngram_max: int = 2
-    c: float = 4.0
+    """The TF-IDF + logistic-regression grid: every combination is fitted on train and scored on validation."""
+
+    FEATURES: typing.ClassVar[tuple[str, ...]] = ("word", "char", "word+char")
+
+    features: tuple[str, ...] = ("word", "char", "word+char")
+    word_ngram_max: tuple[int, ...] = (1, 2)  # word n-grams 1..n (features word and word+char)
+    char_ngram_max: tuple[int, ...] = (5,)  # char_wb n-grams 2..n (features char and word+char)
+    c: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # inverse L2 regularisation
 
     def validate(self) -> None:
-        _check(self.ngram_max >= 1, "baseline.ngram_max", "an integer >= 1", self.ngram_max)
-        _check(self.c > 0, "baseline.c", "a number > 0", self.c)
+        lists = {"features": (self.features, f"names from {', '.join(self.FEATURES)}", lambda v: v in self.FEATURES),
+                 "word_ngram_max": (self.word_ngram_max, "integers >= 1", lambda v: v >= 1),
+                 "char_ngram_max": (self.char_ngram_max, "integers >= 2", lambda v: v >= 2),
+                 "c": (self.c, "numbers > 0", lambda v: v > 0)}
+        for name, (values, allowed, ok) in lists.items():
+            _check(len(values) > 0, f"baseline.{name}", f"a non-empty list of {allowed}", list(values))
+            _check(len(set(values)) == len(values), f"baseline.{name}", f"a list of {allowed} without repeats",
+                   list(values))
+            for value in values:
+                _check(ok(value), f"baseline.{name}", f"a list of {allowed}", value)
 
 
 @dataclass(frozen=True)
@@ -242,15 +204,43 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     teacher: TeacherParams = field(default_factory=TeacherParams)
     distill: DistillParams = field(default_factory=DistillParams)
-    lora: LoraParams = field(default_factory=LoraParams)
-    setfit: SetfitParams = field(default_factory=SetfitParams)
-    lstm: LstmParams = field(default_factory=LstmParams)
     prune: PruneParams = field(default_factory=PruneParams)
     export_onnx: ExportParams = field(default_factory=ExportParams)
     quantize: QuantizeParams = field(default_factory=QuantizeParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     baseline: BaselineParams = field(default_factory=BaselineParams)
     compare: CompareParams = field(default_factory=CompareParams)
+    # Student recipe sections by name (`spread`, `lora`, ...), as read: each recipe module owns its section's
+    # dataclass, and only the stages that build or describe students import the recipes (so a change to one recipe's
+    # code is not a dependency of prepare_data or the teacher).
+    recipes: dict[str, Any] = field(default_factory=dict)
+
+    def recipe(self, name: str) -> Any:
+        """The checked params section of student recipe `name` (its defaults when params.yaml has none)."""
+        from textslim.students.registry import get_recipe
+
+        section = self.recipes.get(name)
+        if section is None or isinstance(section, dict):
+            section = _build(get_recipe(name).params_class, section or {}, name)
+            section.validate(name)  # a recipe section's dataclass serves several names (first, spread, ...)
+        return section
+
+    def check_recipes(self) -> None:
+        """Every extra section names a registered recipe, every student has a section, and each section is valid."""
+        from textslim.students.registry import get_recipe, recipe_names
+
+        for name in self.recipes:
+            if name not in recipe_names():
+                own = [f.name for f in dataclasses.fields(self) if f.name != "recipes"]
+                raise TextslimError(f"params: unknown section {name}; known sections: {', '.join(own)}, and one "
+                                    f"per student recipe: {', '.join(recipe_names())}")
+        for student in self.distill.students:
+            get_recipe(student)  # an unknown name: one line listing the registered recipes
+            if student not in self.recipes:
+                raise TextslimError(f"params: distill.students names {student!r} but there is no `{student}:` "
+                                    f"section (its recipe's settings; its stage depends on it)")
+        for name in self.recipes:
+            self.recipe(name)
 
 
 T = TypeVar("T")
@@ -298,7 +288,11 @@ def _build(cls: type[T], raw: Any, section: str) -> T:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate params.yaml; missing keys take the defaults above."""
+    """Read and check params.yaml; missing keys take the defaults above.
+
+    Any other top-level mapping is kept as a student recipe's section, checked by Params.check_recipes() where
+    students are built or described (and by `python -m textslim.params` before a run).
+    """
     path = Path(path)
     if not path.is_file():
         raise TextslimError(f"params file not found: {path}")
@@ -307,15 +301,23 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as err:
         raise TextslimError(f"params file {path} is not valid YAML: {err}".splitlines()[0]) from None
     _check(isinstance(raw, dict), str(path), "a mapping of sections", type(raw).__name__)
-    top = {f.name: f for f in dataclasses.fields(Params)}
-    unknown = sorted(set(raw) - set(top))
-    if unknown:
-        raise TextslimError(f"params: unknown section {unknown[0]}; known sections: {', '.join(top)}")
+    top = {f.name: f for f in dataclasses.fields(Params) if f.name != "recipes"}
+    recipes = {name: value for name, value in raw.items() if name not in top}
+    for name, value in recipes.items():
+        _check(isinstance(value, dict), name, "a mapping (a student recipe's section)", value)
     seed = raw.get("seed", 42)
     _check(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
     hints = typing.get_type_hints(Params)
     sections = {name: _build(hints[name], raw.get(name) or {}, name) for name in top if name != "seed"}
-    params = Params(seed=seed, **sections)
-    for name in sections:
-        getattr(params, name).validate()
+    params = Params(seed=seed, **sections, recipes=recipes)
+    for section in sections.values():
+        section.validate()
     return params
+
+
+if __name__ == "__main__":  # python -m textslim.params [params.yaml]: every section checked, recipes included
+    import sys
+
+    from textslim.cli import run_stage
+
+    run_stage(lambda: load_params(sys.argv[1] if len(sys.argv) > 1 else "params.yaml").check_recipes())

@@ -5,7 +5,8 @@ from dataclasses import asdict
 import pandas as pd
 
 from textslim.bench import Timing
-from textslim.params import LAYER_STRATEGIES, CompareParams, Params
+from textslim.params import CompareParams, Params
+from textslim.students.registry import get_recipe
 
 # form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
 STUDENT_FORMS = {
@@ -24,10 +25,14 @@ def _row(name, student, form, runtime, path, model_file, params, size_bytes, tes
 
 
 def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_dir: str, baseline_dir: str,
-                 teacher_max_length: int) -> list[dict]:
-    """Every variant with its accuracy, size and parameters, teacher first and baseline last."""
+                 teacher_max_length: int, teacher_deployed: dict | None = None) -> list[dict]:
+    """Every variant with its accuracy, size and parameters: the teacher's forms first, the baseline last."""
     rows = [_row("teacher", None, "pytorch-fp32", "pytorch", teacher_dir, "model.safetensors",
                  teacher["params"], teacher["size_bytes"], teacher["test"], teacher_max_length)]
+    for form, figures in (teacher_deployed or {}).get("forms", {}).items():
+        short, runtime = STUDENT_FORMS[form]
+        rows.append(_row(f"teacher-{short}", None, form, runtime, figures["path"], figures["model_file"],
+                         figures["params"], figures["size_bytes"], figures, teacher_max_length))
     for student, metrics in students.items():
         for form, figures in metrics["forms"].items():
             short, runtime = STUDENT_FORMS[form]
@@ -39,22 +44,25 @@ def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teach
 
 
 def with_timings(rows: list[dict], timings: dict[str, Timing]) -> list[dict]:
-    """Add the measured timings and every ratio against the teacher's PyTorch fp32 row."""
-    teacher = next(r for r in rows if r["name"] == "teacher")
-    t_time = timings["teacher"]
+    """Add the measured timings and the ratios against the teacher in PyTorch fp32 and, if present, teacher-int8."""
+    by_name = {r["name"]: r for r in rows}
     out = []
     for row in rows:
         timing = timings[row["name"]]
-        out.append({**row, **{k: round(v, 3) for k, v in asdict(timing).items()},
-                    "delta_accuracy_vs_teacher": round(row["accuracy"] - teacher["accuracy"], 6),
-                    "speedup_vs_teacher": round(t_time.batch1_ms_median / timing.batch1_ms_median, 2),
-                    "size_ratio_vs_teacher": round(teacher["size_mb"] / row["size_mb"], 2)})
+        figures = {**row, **{k: round(v, 3) for k, v in asdict(timing).items()},
+                   "delta_accuracy_vs_teacher": round(row["accuracy"] - by_name["teacher"]["accuracy"], 6)}
+        for reference, suffix in (("teacher", ""), ("teacher-int8", "_int8")):
+            if reference in by_name:
+                figures[f"speedup_vs_teacher{suffix}"] = round(
+                    timings[reference].batch1_ms_median / timing.batch1_ms_median, 2)
+                figures[f"size_ratio_vs_teacher{suffix}"] = round(by_name[reference]["size_mb"] / row["size_mb"], 2)
+        out.append(figures)
     return out
 
 
 def best_student(rows: list[dict]) -> dict | None:
-    """The INT8 student with the highest test accuracy (faster wins a tie)."""
-    int8 = [r for r in rows if r["form"] == "onnx-int8"]
+    """The INT8 student with the highest test accuracy (faster wins a tie); teacher-int8 is not a student."""
+    int8 = [r for r in rows if r["form"] == "onnx-int8" and r["student"]]
     return max(int8, key=lambda r: (r["accuracy"], -r["batch1_ms_median"])) if int8 else None
 
 
@@ -77,44 +85,53 @@ def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
 
 def recipe_notes(students: dict[str, dict], teacher_accuracy: float) -> list[str]:
     """What a recipe's own figures say (SetFit's few-shot starting point, LoRA's trainable share), one line each."""
-    lines = []
+    notes = []
     for name, metrics in students.items():
-        recipe, forms = metrics["recipe"], metrics["forms"]
-        if recipe["recipe"] == "setfit":
-            few = recipe["few_shot"]["test"]["accuracy"]
-            distilled, int8 = forms["distilled-fp32"]["accuracy"], forms["onnx-int8"]["accuracy"]
-            gap = teacher_accuracy - few
-            closed = (f"closes {(distilled - few) / gap:.0%} of the gap" if gap > 0
-                      else "starts at or above the teacher")
-            lines.append(f"- `{name}`: SetFit on {recipe['labelled_texts']} labelled texts "
-                         f"({recipe['shots_per_class']} per class) scores {100 * few:.2f}% before distillation; "
-                         f"distilled on {recipe['unlabelled_texts']:,} unlabelled texts it scores "
-                         f"{100 * distilled:.2f}% ({100 * int8:.2f}% as INT8): distillation {closed} to the teacher's "
-                         f"{100 * teacher_accuracy:.2f}%.")
-        elif recipe["recipe"] == "lora":
-            lines.append(f"- `{name}`: LoRA rank {recipe['rank']} on `{recipe['base']}` trains "
-                         f"{recipe['trainable_params']:,} of {recipe['total_params']:,} parameters; merged before "
-                         "pruning, so what ships needs no peft.")
-    return lines
+        recipe = get_recipe(name)
+        if recipe.note is not None:
+            notes.append(recipe.note(name, metrics, teacher_accuracy))
+    return [note for note in notes if note]
 
 
 def describe_students(params: Params) -> str:
-    """Each student with what it is, for the report's header: only the layer subsets are "k-layer" students."""
-    def describe(name: str) -> str:
-        if name in LAYER_STRATEGIES:
-            return f"{name} ({params.distill.num_layers} teacher layers)"
-        if name == "pretrained":
-            return f"pretrained (`{params.distill.pretrained_model}`)"
-        if name == "lora":
-            return f"lora (adapters on {params.lora.base})"
-        if name == "setfit":
-            return f"setfit (`{params.setfit.body}`, {params.setfit.shots_per_class} shots per class, then KD)"
-        return f"lstm (BiLSTM on {params.lstm.embeddings})"
-    return ", ".join(describe(name) for name in params.distill.students)
+    """Each student with what it is, for the report's header (its recipe says: only layer subsets are "k-layer")."""
+    return ", ".join(get_recipe(name).describe(params.recipe(name)) for name in params.distill.students)
+
+
+def compression_lines(students: dict[str, dict]) -> list[str]:
+    """What the prune stage did to each student: vocabulary, heads, FFN, parameters, and what recovery reached."""
+    lines = ["Prune stage, per student:", ""]
+    for name, metrics in students.items():
+        report = metrics["sparsity"]
+        parts = [report["method"]]
+        if "vocabulary" in report:
+            vocab = report["vocabulary"]
+            parts.append(f"vocabulary {vocab['vocab_before']:,} → {vocab['vocab_after']:,} entries "
+                         f"({100 * vocab['test_texts_with_dropped_tokens']:.1f}% of test texts use a dropped one)")
+        if "structured" in report:
+            done = report["structured"]
+            parts.append(f"heads {sum(done['heads_before'])} → {sum(done['heads_after'])} "
+                         f"(per layer {done['heads_after']}), FFN {done['intermediate_size_before']} → "
+                         f"{done['intermediate_size_after']}")
+        if report["method"] == "unstructured":
+            parts.append(f"encoder Linear sparsity {report['linear_sparsity']:.2f} (zeros stored densely: no smaller, "
+                         "no faster)")
+        if "note" in report:
+            parts.append(report["note"])
+        lines.append(f"- `{name}`: {'; '.join(parts)}; parameters {report['params_before'] / 1e6:.2f}M → "
+                     f"{report['params'] / 1e6:.2f}M.")
+    return [*lines, ""]
+
+
+def baseline_line(baseline: dict) -> str:
+    """How the TF-IDF baseline was chosen: the grid, the winner, and on which split."""
+    chosen = ", ".join(f"{key} {value}" for key, value in baseline["chosen"].items())
+    return (f"TF-IDF + logistic regression: {chosen}, the best of {len(baseline['grid'])} settings by "
+            f"{baseline['selected_by']}: {100 * baseline['test']['accuracy']:.2f}% on test.")
 
 
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
-                  params: Params, notes: list[str] = ()) -> str:
+                  params: Params, notes: list[str] = (), extra: list[str] = ()) -> str:
     """reports/summary.md: how it was measured, the table, and what it says."""
     lines = [
         "# textslim summary", "",
@@ -134,9 +151,13 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
                   f"({100 * best['delta_accuracy_vs_teacher']:+.2f} points vs the teacher's "
                   f"{100 * teacher['accuracy']:.2f}%), {best['speedup_vs_teacher']:.1f}× faster at batch 1, "
                   f"{best['size_ratio_vs_teacher']:.1f}× smaller; it {beats} the TF-IDF baseline "
-                  f"({100 * baseline_accuracy:.2f}%).", ""]
+                  f"({100 * baseline_accuracy:.2f}%)."]
+        if "speedup_vs_teacher_int8" in best:
+            lines[-1] += (f" Against the teacher exported and quantized the same way (teacher-int8): "
+                          f"{best['speedup_vs_teacher_int8']:.1f}× faster, {best['size_ratio_vs_teacher_int8']:.1f}× "
+                          "smaller.")
+        lines += [""]
     if notes:
         lines += ["Recipes:", "", *notes, ""]
-    lines += ["Unstructured pruning zeroes weights but stores them densely, so it changes neither the file size nor "
-              "the speed of the PyTorch and ONNX forms; INT8 quantization is what shrinks and speeds them.", ""]
+    lines += [*extra, ""]
     return "\n".join(lines)

@@ -73,7 +73,9 @@ class Runtime:
         """Load the tokenizer and config.json from model_dir; max_length (the pipeline's) caps the model's own."""
         from transformers import AutoConfig, AutoTokenizer
 
-        import textslim.students.lstm  # noqa: F401  (the BiLSTM student's config type must be registered)
+        from textslim.inference import prepare_loading
+
+        prepare_loading(model_dir)  # our model types registered, pruned MPNet fixed
 
         self.name = name
         self.form = form

@@ -11,6 +11,7 @@ own length (so padding again comes last), and attention pooling masks the padded
 import hashlib
 import logging
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from transformers import (
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from textslim.errors import TextslimError
+from textslim.params import TrainParams, check_param
+from textslim.students.registry import BuildContext, Recipe, StudentBuild, register
+from textslim.students.torch_export import export_torch_onnx
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,39 @@ MODEL_TYPE = "textslim-bilstm"
 PAD, UNK = "[PAD]", "[UNK]"
 GLOVE = "builtin:glove-6b-50d"
 EMBEDDING_SOURCES = ("word2vec", GLOVE)
+
+
+@dataclass(frozen=True)
+class LstmParams(TrainParams):
+    """The BiLSTM student trains with its own loop settings: it starts from scratch, not from a teacher."""
+
+    epochs: int = 6
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    head_learning_rate: float = 2e-3
+    warmup_ratio: float = 0.0
+    early_stopping_patience: int = 2
+    embeddings: str = "word2vec"  # word2vec (trained on the training texts) | builtin:glove-6b-50d
+    embedding_dim: int = 100
+    hidden_size: int = 128
+    dropout: float = 0.3
+    min_count: int = 2
+    max_vocab: int = 30000
+    soft_weight: float = 0.5  # T^2 * KL(teacher_T || student_T)
+    hard_weight: float = 0.25  # CE against the gold labels
+    sequence_weight: float = 0.25  # CE against the teacher's argmax
+
+    def validate(self, section: str) -> None:
+        self.validate_train(section)
+        for name in ("embedding_dim", "hidden_size", "min_count", "max_vocab"):
+            check_param(getattr(self, name) >= 1, f"{section}.{name}", "an integer >= 1", getattr(self, name))
+        check_param(0 <= self.dropout < 1, f"{section}.dropout", "a fraction in [0, 1)", self.dropout)
+        weights = {"soft_weight": self.soft_weight, "hard_weight": self.hard_weight,
+                   "sequence_weight": self.sequence_weight}
+        for name, value in weights.items():
+            check_param(value >= 0, f"{section}.{name}", "a number >= 0", value)
+        check_param(sum(weights.values()) > 0, f"{section}.soft_weight/hard_weight/sequence_weight", "not all zero",
+                    list(weights.values()))
 
 
 class BiLstmConfig(PretrainedConfig):
@@ -247,3 +284,19 @@ def build_lstm_student(train_texts: list[str], labels: list[str], embeddings: st
     if embeddings == GLOVE and embedding_dim != vectors.vector_size:
         recipe["note"] = f"GloVe vectors are {vectors.vector_size}-d; lstm.embedding_dim = {embedding_dim} is unused"
     return model, tokenizer, recipe
+
+
+def _build(ctx: BuildContext) -> StudentBuild:
+    from textslim.distill import LossWeights
+
+    lp = ctx.section
+    student, tokenizer, recipe = build_lstm_student(ctx.train_texts, ctx.labels, lp.embeddings, lp.embedding_dim,
+                                                    lp.hidden_size, lp.dropout, lp.min_count, lp.max_vocab,
+                                                    ctx.params.distill.seed)
+    weights = LossWeights(hard=lp.hard_weight, soft=lp.soft_weight, sequence=lp.sequence_weight,
+                          temperature=ctx.params.distill.temperature)
+    return StudentBuild(student, tokenizer, lp, weights, recipe)
+
+
+register(Recipe("lstm", LstmParams, _build, export=export_torch_onnx,
+                describe=lambda s: f"lstm (BiLSTM on {s.embeddings})"))

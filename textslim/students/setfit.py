@@ -14,6 +14,7 @@ logits, which every other student already learns from through the one training l
 
 import logging
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,11 +35,38 @@ from textslim.assets import resolve_model
 from textslim.data import sample_per_class
 from textslim.errors import TextslimError
 from textslim.metrics import classification_metrics
-from textslim.params import SetfitParams
+from textslim.params import TrainParams, check_param
+from textslim.students.registry import BuildContext, Recipe, StudentBuild, register
+from textslim.students.torch_export import export_torch_onnx
 
 log = logging.getLogger(__name__)
 
 MODEL_TYPE = "textslim-setfit"
+
+
+@dataclass(frozen=True)
+class SetfitParams(TrainParams):
+    """The SetFit student: contrastive few-shot training of a sentence-transformers body, then distillation.
+
+    The train fields (epochs, learning rates, ...) are the distillation phase's; the contrastive phase has its own.
+    """
+
+    body: str = "builtin:minilm-l6"  # a sentence-transformers model: a built-in or a local directory
+    shots_per_class: int = 8  # labelled training examples per class for the few-shot phase
+    num_iterations: int = 20  # SetFit's contrastive pairs per labelled example
+    contrastive_epochs: int = 1
+    contrastive_batch_size: int = 16
+    contrastive_learning_rate: float = 2e-5
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 1e-3
+
+    def validate(self, section: str) -> None:
+        self.validate_train(section)
+        for name in ("shots_per_class", "num_iterations", "contrastive_epochs", "contrastive_batch_size"):
+            check_param(getattr(self, name) >= 1, f"{section}.{name}", "an integer >= 1", getattr(self, name))
+        check_param(self.contrastive_learning_rate > 0, f"{section}.contrastive_learning_rate", "a number > 0",
+                    self.contrastive_learning_rate)
 
 
 class SetFitClassifierConfig(PretrainedConfig):
@@ -91,10 +119,11 @@ class SetFitClassifier(PreTrainedModel):
 
 def _register() -> None:
     """Make AutoConfig / AutoModelForSequenceClassification know the model type, once per process."""
-    for register in (lambda: AutoConfig.register(MODEL_TYPE, SetFitClassifierConfig),
-                     lambda: AutoModelForSequenceClassification.register(SetFitClassifierConfig, SetFitClassifier)):
+    for register_type in (lambda: AutoConfig.register(MODEL_TYPE, SetFitClassifierConfig),
+                          lambda: AutoModelForSequenceClassification.register(SetFitClassifierConfig,
+                                                                              SetFitClassifier)):
         try:
-            register()
+            register_type()
         except ValueError:  # already registered (a module reload)
             pass
 
@@ -173,3 +202,30 @@ def build_setfit_student(splits: dict[str, pd.DataFrame], labels: list[str], cfg
               "labelled_texts": len(shots), "unlabelled_texts": len(unlabelled),
               "few_shot": {name: {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]} for name, s in scores.items()}}
     return model, few_shot.model_body.tokenizer, unlabelled, recipe
+
+
+def _build(ctx: BuildContext) -> StudentBuild:
+    from textslim.distill import LossWeights
+
+    seed = ctx.params.distill.seed
+    model, tokenizer, unlabelled, recipe = build_setfit_student(ctx.splits, ctx.labels, ctx.section, seed)
+    # The distillation texts count as unlabelled: the teacher's soft targets are the only signal.
+    soft_only = LossWeights(hard=0.0, soft=1.0, temperature=ctx.params.distill.temperature)
+    return StudentBuild(model, tokenizer, ctx.section, soft_only, recipe, train_rows=unlabelled)
+
+
+def _note(name: str, metrics: dict, teacher_accuracy: float) -> str:
+    """The few-shot model's accuracy and how much of the gap to the teacher distillation closed."""
+    recipe, forms = metrics["recipe"], metrics["forms"]
+    few = recipe["few_shot"]["test"]["accuracy"]
+    distilled, int8 = forms["distilled-fp32"]["accuracy"], forms["onnx-int8"]["accuracy"]
+    gap = teacher_accuracy - few
+    closed = f"closes {(distilled - few) / gap:.0%} of the gap" if gap > 0 else "starts at or above the teacher"
+    return (f"- `{name}`: SetFit on {recipe['labelled_texts']} labelled texts ({recipe['shots_per_class']} per class) "
+            f"scores {100 * few:.2f}% before distillation; distilled on {recipe['unlabelled_texts']:,} unlabelled "
+            f"texts it scores {100 * distilled:.2f}% ({100 * int8:.2f}% as INT8): distillation {closed} to the "
+            f"teacher's {100 * teacher_accuracy:.2f}%.")
+
+
+register(Recipe("setfit", SetfitParams, _build, export=export_torch_onnx, note=_note,
+                describe=lambda s: f"setfit (`{s.body}`, {s.shots_per_class} shots per class, then KD)"))

@@ -1,0 +1,41 @@
+"""Stage report: render reports/summary.md from the compare stage's summary and the stages' metrics."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from textslim.atomic import atomic_file, read_json
+from textslim.cli import run_stage
+from textslim.data_report import data_report_lines
+from textslim.params import load_params
+from textslim.report import baseline_line, compression_lines, recipe_notes, render_report
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--summary", default="metrics/summary.json")
+    parser.add_argument("--metrics-dir", default="metrics")
+    parser.add_argument("--out", default="reports/summary.md")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    params.check_recipes()
+    metrics_dir = Path(args.metrics_dir)
+    summary = read_json(args.summary)
+    rows = summary["variants"]
+    best = next((r for r in rows if r["name"] == summary["best_student"]), None)
+    students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
+    baseline = read_json(metrics_dir / "baseline.json")
+    extra = [baseline_line(baseline), "", *compression_lines(students), "## Data", "",
+             *data_report_lines(read_json(metrics_dir / "data.json"))]
+    with atomic_file(args.out) as tmp:
+        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,
+                                     params, recipe_notes(students, rows[0]["accuracy"]), extra))
+    log.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)

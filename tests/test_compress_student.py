@@ -1,0 +1,66 @@
+"""The prune stage's recipe on tiny students: vocabulary trimmed, heads and neurons removed, recovery trained, and
+the unstructured fallback for model types structured pruning does not know."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from tests.tiny import make_tiny_model, sentences
+from textslim.compress.student import compress_student
+from textslim.distill import LossWeights
+from textslim.inference import load_torch_model
+from textslim.params import PruneParams
+from textslim.students.lstm import BiLstmConfig, BiLstmForSequenceClassification
+
+FRAME = sentences(64, seed=3).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
+SPLITS = {"train": FRAME, "validation": FRAME.head(16), "test": FRAME.tail(16)}
+LOGITS = {name: np.where(frame["label"].to_numpy()[:, None] == 1, [-1.0, 1.0], [1.0, -1.0]).astype(np.float32)
+          for name, frame in SPLITS.items()}
+KD = LossWeights.from_alpha(0.5, 2.0)
+
+
+@pytest.fixture
+def student(tmp_path):
+    model_dir = make_tiny_model(tmp_path / "student", "bert", layers=2, seed=1)
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+
+
+def test_structured_prune_trims_prunes_recovers_and_reloads(student, tmp_path):
+    model, tokenizer = student
+    cfg = PruneParams(method="structured", head_fraction=0.5, ffn_fraction=0.5, importance_texts=32,
+                      recovery_epochs=1)
+    model, tokenizer, report = compress_student(model, tokenizer, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)
+    assert report["method"] == "structured"
+    assert report["structured"]["heads_after"] == [1, 1]  # 2 heads per layer, half removed, one left in each
+    assert report["structured"]["intermediate_size_after"] == round(0.5 * 37)
+    assert len(report["recovery"]) == 1 and "eval_macro_f1" in report["recovery"][0]
+    assert report["vocabulary"]["vocab_after"] <= report["vocabulary"]["vocab_before"]
+    assert report["params"] == sum(p.numel() for p in model.parameters()) < report["params_before"]
+    model.save_pretrained(tmp_path / "pruned")
+    tokenizer.save_pretrained(tmp_path / "pruned")
+    again = load_torch_model(tmp_path / "pruned").eval()
+    batch = AutoTokenizer.from_pretrained(tmp_path / "pruned")(FRAME["text"].tolist()[:8], padding=True,
+                                                                return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(again(**batch).logits, model.eval()(**batch).logits, atol=1e-6)
+
+
+def test_method_none_and_full_vocabulary_change_nothing(student):
+    model, tokenizer = student
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = PruneParams(method="none", vocabulary="full")
+    model, same, report = compress_student(model, tokenizer, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)
+    assert same is tokenizer and "vocabulary" not in report and report["method"] == "none"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_unknown_model_types_fall_back_to_unstructured():
+    torch.manual_seed(0)
+    lstm = BiLstmForSequenceClassification(BiLstmConfig(vocab_size=30, embedding_dim=8, hidden_size=8))
+    cfg = PruneParams(method="structured", amount=0.5)
+    _, _, report = compress_student(lstm, None, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)
+    assert report["method"] == "unstructured" and report["requested_method"] == "structured"
+    assert "not textslim-bilstm" in report["note"]
+    assert report["linear_sparsity"] == pytest.approx(0.5, abs=1e-3)

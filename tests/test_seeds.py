@@ -1,0 +1,55 @@
+"""Aggregation over student seeds, from rows shaped like dvc.api.exp_show()'s."""
+
+import pytest
+
+from tests.scripts import load_script
+from textslim.cli import run_stage
+from textslim.errors import TextslimError
+from textslim.seeds import aggregate, runs_from_exp_show, seeds_markdown, within_spread
+
+
+def _row(seed, a, b, name="exp"):
+    return {"Experiment": name, "distill.seed": seed,
+            "by_variant.a-int8.accuracy": a, "by_variant.a-int8.macro_f1": a - 0.01,
+            "by_variant.a-int8.speedup_vs_teacher": 5.0,
+            "by_variant.b-int8.accuracy": b, "by_variant.b-int8.macro_f1": b - 0.01,
+            "by_variant.b-int8.speedup_vs_teacher": 6.0}
+
+
+ROWS = [_row(42, 0.79, 0.81, "workspace"), _row(42, 0.79, 0.81, "main"), _row(1, 0.82, 0.79), _row(2, 0.85, 0.80),
+        {"Experiment": "failed", "distill.seed": 3, "by_variant.a-int8.accuracy": None}]
+
+
+def test_mean_sd_and_n_per_variant_each_seed_once():
+    stats = aggregate(runs_from_exp_show(ROWS)).set_index("variant")
+    assert stats.at["a-int8", "n"] == 3  # seed 42 appears twice (workspace and its commit), the failed run not at all
+    assert stats.at["a-int8", "accuracy_mean"] == pytest.approx(0.82)
+    assert stats.at["a-int8", "accuracy_std"] == pytest.approx(0.03)  # sample sd of 0.79, 0.82, 0.85
+    assert stats.at["b-int8", "speedup_vs_teacher_mean"] == pytest.approx(6.0)
+
+
+def test_pairs_closer_than_their_spread_are_named():
+    stats = aggregate(runs_from_exp_show(ROWS))
+    (a, b, gap, spread), = within_spread(stats)  # means 0.82 vs 0.80, 2 points apart; a's sd 3, b's 1
+    assert {a, b} == {"a-int8", "b-int8"}
+    assert gap == pytest.approx(0.02) and spread == pytest.approx(0.03)
+    report = seeds_markdown(stats, [1, 2, 42])
+    assert "82.00 ± 3.00" in report and "`a-int8` vs `b-int8`" in report
+
+
+def test_nothing_to_aggregate_is_one_line():
+    with pytest.raises(TextslimError, match="no finished run"):
+        aggregate(runs_from_exp_show([]))
+
+
+def test_an_empty_seed_list_names_the_param(monkeypatch, capsys):
+    script = load_script("seed_sweep")
+    monkeypatch.setattr("sys.argv", ["seed_sweep.py", "--seeds"])
+    with pytest.raises(SystemExit) as done:
+        run_stage(script.main)
+    assert done.value.code == 2 and "--seeds (SEEDS in the Makefile): an empty list" in capsys.readouterr().err
+
+
+def test_students_further_apart_than_their_spread_are_not_named():
+    rows = [_row(1, 0.80, 0.70), _row(2, 0.81, 0.71), _row(3, 0.82, 0.72)]
+    assert within_spread(aggregate(runs_from_exp_show(rows))) == []

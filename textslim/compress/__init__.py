@@ -1,0 +1,1 @@
+"""Compression of a trained student: vocabulary trimming, structured and unstructured pruning, then recovery."""

@@ -1,0 +1,76 @@
+"""What the prune stage does to a student: trim its vocabulary, prune it, and let it recover by distillation.
+
+Structured pruning and vocabulary trimming know the transformer encoders the layer-subset, pretrained and LoRA
+students are made of (BERT and MPNet). Our own model types (the BiLSTM, whose word vocabulary is already the
+training texts', and SetFit, whose encoder sits inside its own config) get unstructured pruning instead, and the
+report says so.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from textslim.compress.structured import importance_scores, prune_structured
+from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
+from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
+from textslim.distill import LossWeights, tokenize_frame, train_classifier
+from textslim.params import PruneParams, TrainParams
+
+log = logging.getLogger(__name__)
+TRANSFORMER_TYPES = ("bert", "mpnet")  # the encoders head/neuron surgery and vocabulary trimming apply to
+
+
+def _extra_texts(path: str | None) -> list[str]:
+    return [] if path is None else [line for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def recover(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
+            cfg: PruneParams, kd: LossWeights, max_length: int, seed: int) -> list[dict]:
+    """A short distillation from the teacher's logits through the one training loop; returns its eval log."""
+    train = TrainParams(epochs=cfg.recovery_epochs, learning_rate=cfg.recovery_learning_rate,
+                        head_learning_rate=cfg.recovery_learning_rate, max_length=max_length)
+    return train_classifier(
+        model, tokenizer, tokenize_frame(splits["train"], tokenizer, max_length, teacher_logits["train"]),
+        tokenize_frame(splits["validation"], tokenizer, max_length, teacher_logits["validation"]), train, seed,
+        loss_weights=kd)
+
+
+def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
+                     cfg: PruneParams, kd: LossWeights, max_length: int, seed: int):
+    """Vocabulary trimming, then pruning by cfg.method, then recovery; returns the model, tokenizer and a report."""
+    transformer = model.config.model_type in TRANSFORMER_TYPES
+    method = cfg.method if transformer or cfg.method != "structured" else "unstructured"
+    report: dict = {"method": method, "requested_method": cfg.method,
+                    "params_before": sum(p.numel() for p in model.parameters())}
+    if method != cfg.method:
+        report["note"] = f"structured pruning knows {', '.join(TRANSFORMER_TYPES)} encoders, not " \
+                         f"{model.config.model_type}: pruned unstructured (prune.amount) instead"
+        log.warning("prune: %s", report["note"])
+
+    if cfg.vocabulary == "training" and transformer:
+        before = tokenizer
+        texts = splits["train"]["text"].tolist()
+        model, tokenizer, report["vocabulary"] = trim_vocabulary(model, tokenizer, texts,
+                                                                 _extra_texts(cfg.extra_vocabulary), max_length)
+        kept = before.convert_tokens_to_ids(list(tokenizer.get_vocab()))  # the kept entries' ids before trimming
+        # Such texts are spelled out in smaller pieces than before: what trimming can cost is measured on them.
+        report["vocabulary"]["test_texts_with_dropped_tokens"] = round(
+            uncovered_fraction(before, kept, splits["test"]["text"].tolist()), 4)
+
+    if method == "structured":
+        order = np.random.default_rng(seed).permutation(len(splits["train"]))[:cfg.importance_texts]
+        sample = splits["train"].iloc[order]
+        scores = importance_scores(model, tokenizer, sample["text"].tolist(), sample["label"].tolist(), max_length,
+                                   max_batches=len(order), teacher_logits=torch.from_numpy(
+                                       teacher_logits["train"][order]))
+        report["structured"] = prune_structured(model, cfg.head_fraction, cfg.ffn_fraction, scores)
+        if cfg.recovery_epochs:
+            history = recover(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed)
+            report["recovery"] = history
+    elif method == "unstructured":
+        global_magnitude_prune(model, cfg.amount)
+    report.update(sparsity_report(model))
+    return model, tokenizer, report
