@@ -12,58 +12,37 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from textslim.compress.deploy import deploy, export_and_quantize
-from textslim.data import read_prepared
-from textslim.evaluation import student_description
-from textslim.inference import OnnxClassifier, TorchClassifier
-from textslim.params import load_params
-from textslim.study import Variant, markdown, measure
-
-
-def _onnx(directory: Path, max_length: int, model_file: str = "model.onnx") -> Variant:
-    return Variant(OnnxClassifier(directory, model_file, max_length), directory, model_file)
+from textslim.study import add_study_arguments, load_study, markdown, measure, onnx_variant
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", required=True, type=Path, help="a distill_student output directory")
+    add_study_arguments(parser)
     parser.add_argument("--hidden-student", type=Path,
                         help="the same student distilled with the intermediate-layer loss (hidden_weight > 0)")
-    parser.add_argument("--teacher", default="models/teacher", type=Path)
-    parser.add_argument("--teacher-int8", default="models/quantized/teacher", type=Path)
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--teacher-logits", default="data/teacher_logits", type=Path)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--latency-texts", type=int, default=200)
-    parser.add_argument("--out", required=True, type=Path, help="the markdown report to write")
     args = parser.parse_args()
 
-    params = load_params(args.params)
-    splits, labels = read_prepared(args.data)
-    logits = {name: np.load(args.teacher_logits / f"{name}.npy") for name in ("train", "validation")}
-    length = student_description(args.student)["max_length"]
+    study = load_study(args)
+    params, length = study.params, study.max_length
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        variants = {"teacher (PyTorch fp32)": Variant(TorchClassifier(args.teacher, length), args.teacher,
-                                                      "model.safetensors"),
-                    "teacher-int8": _onnx(args.teacher_int8, length, "model_quantized.onnx")}
+        variants = dict(study.references)
         onnx, _ = export_and_quantize(args.student, scratch / "distilled", params)
-        variants["distilled (KD on logits)"] = _onnx(onnx, length)
+        variants["distilled (KD on logits)"] = onnx_variant(onnx, length)
         base = args.student
         if args.hidden_student:
             onnx, _ = export_and_quantize(args.hidden_student, scratch / "hidden", params)
-            variants["+ intermediate-layer loss"] = _onnx(onnx, length)
+            variants["+ intermediate-layer loss"] = onnx_variant(onnx, length)
             base = args.hidden_student
         trimmed = deploy(base, scratch / "trimmed", replace(params.prune, method="none", vocabulary="training"),
-                         params, splits, logits)
-        variants["+ vocabulary trimming"] = _onnx(trimmed.onnx, length)
+                         params, study.splits, study.teacher_logits)
+        variants["+ vocabulary trimming"] = onnx_variant(trimmed.onnx, length)
         pruned = deploy(base, scratch / "pruned", replace(params.prune, method="structured", vocabulary="training"),
-                        params, splits, logits)
-        variants["+ structured pruning and recovery"] = _onnx(pruned.onnx, length)
-        variants["+ INT8"] = _onnx(pruned.int8, length, "model_quantized.onnx")
-        table = markdown(measure(variants, splits["test"], labels, args.latency_texts))
+                        params, study.splits, study.teacher_logits)
+        variants["+ structured pruning and recovery"] = onnx_variant(pruned.onnx, length)
+        variants["+ INT8"] = onnx_variant(pruned.int8, length, "model_quantized.onnx")
+        table = markdown(measure(variants, study.splits["test"], study.labels, args.latency_texts))
     cfg = params.prune
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
@@ -71,7 +50,7 @@ def main() -> None:
         "student row is an ONNX Runtime graph (fp32 until the INT8 row), so the latency differences are the steps'. "
         f"Structured pruning: heads -{cfg.head_fraction:.0%} (global ranking), FFN -{cfg.ffn_fraction:.0%}, "
         f"{cfg.recovery_epochs} epoch(s) of recovery distillation. Augmentation of the transfer set is not built "
-        f"yet, so it has no row. Test split ({len(splits['test'])} texts); batch-1 latency over "
+        f"yet, so it has no row. Test split ({len(study.splits['test'])} texts); batch-1 latency over "
         f"{args.latency_texts} test texts, every row timed interleaved in one process.\n\n{table}\n")
     print(table)
 

@@ -14,15 +14,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from textslim.compress.deploy import deploy
-from textslim.data import read_prepared
-from textslim.evaluation import student_description
-from textslim.inference import OnnxClassifier, TorchClassifier
-from textslim.params import load_params
 from textslim.quantize import resolve_preset
-from textslim.study import Variant, markdown, measure
+from textslim.study import add_study_arguments, load_study, markdown, measure, onnx_variant
 
 
 def _setting(text: str) -> tuple[float, float]:
@@ -32,39 +26,29 @@ def _setting(text: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", required=True, type=Path, help="a distill_student output directory")
-    parser.add_argument("--teacher", default="models/teacher", type=Path)
-    parser.add_argument("--teacher-int8", default="models/quantized/teacher", type=Path)
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--teacher-logits", default="data/teacher_logits", type=Path)
-    parser.add_argument("--params", default="params.yaml")
+    add_study_arguments(parser)
     parser.add_argument("--setting", action="append", type=_setting, required=True,
                         help="head_fraction,ffn_fraction (repeat the flag for more)")
-    parser.add_argument("--latency-texts", type=int, default=200)
-    parser.add_argument("--out", required=True, type=Path, help="the markdown report to write")
     args = parser.parse_args()
 
-    params = load_params(args.params)
-    splits, labels = read_prepared(args.data)
-    logits = {name: np.load(args.teacher_logits / f"{name}.npy") for name in ("train", "validation")}
-    max_length = student_description(args.student)["max_length"]
+    study = load_study(args)
+    params = study.params
     with tempfile.TemporaryDirectory() as scratch:
-        variants = {"teacher": Variant(TorchClassifier(args.teacher, max_length), args.teacher, "model.safetensors"),
-                    "teacher-int8": Variant(OnnxClassifier(args.teacher_int8, "model_quantized.onnx", max_length),
-                                            args.teacher_int8, "model_quantized.onnx")}
+        variants = dict(study.references)
         for heads, ffn in args.setting:
             prune = replace(params.prune, method="structured", head_fraction=heads, ffn_fraction=ffn)
-            done = deploy(args.student, Path(scratch) / f"{heads}-{ffn}", prune, params, splits, logits)
-            variants[f"heads -{heads:.0%}, FFN -{ffn:.0%}, INT8"] = Variant(
-                OnnxClassifier(done.int8, "model_quantized.onnx", max_length), done.int8, "model_quantized.onnx")
-        table = markdown(measure(variants, splits["test"], labels, args.latency_texts))
+            done = deploy(args.student, Path(scratch) / f"{heads}-{ffn}", prune, params, study.splits,
+                          study.teacher_logits)
+            variants[f"heads -{heads:.0%}, FFN -{ffn:.0%}, INT8"] = onnx_variant(done.int8, study.max_length,
+                                                                                 "model_quantized.onnx")
+        table = markdown(measure(variants, study.splits["test"], study.labels, args.latency_texts))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         f"# Structured pruning settings on `{args.student}`\n\nEach setting: vocabulary trimmed to the training "
         f"texts, heads (ranked globally) and FFN neurons (per layer) removed, {params.prune.recovery_epochs} "
         f"epoch(s) of recovery distillation, ONNX export, INT8 (`{resolve_preset(params.quantize.preset)}`). Test "
-        f"split ({len(splits['test'])} texts); batch-1 latency over {args.latency_texts} test texts, every variant "
-        f"interleaved in one process.\n\n{table}\n")
+        f"split ({len(study.splits['test'])} texts); batch-1 latency over {args.latency_texts} test texts, every "
+        f"variant interleaved in one process.\n\n{table}\n")
     print(table)
 
 

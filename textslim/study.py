@@ -2,14 +2,18 @@
 batch-1 latency of a few variants, timed interleaved in one process like the compare stage, ratios against the
 first variant (the teacher)."""
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from textslim.bench import benchmark
-from textslim.evaluation import deployed_bytes, evaluate_classifier
-from textslim.inference import TextClassifier
+from textslim.data import read_prepared
+from textslim.evaluation import deployed_bytes, evaluate_classifier, student_description
+from textslim.inference import OnnxClassifier, TextClassifier, TorchClassifier
+from textslim.params import Params, load_params
 
 
 @dataclass
@@ -17,6 +21,47 @@ class Variant:
     classifier: TextClassifier
     model_dir: Path
     model_file: str  # what is deployed: model.safetensors, model.onnx or model_quantized.onnx
+
+
+@dataclass
+class Study:
+    """What a study reads: params, the prepared splits, the teacher's logits, and the teacher's two reference rows."""
+
+    params: Params
+    splits: dict[str, pd.DataFrame]
+    labels: list[str]
+    teacher_logits: dict[str, np.ndarray]
+    max_length: int  # the student's
+    references: dict[str, "Variant"]  # the teacher in PyTorch fp32 and teacher-int8
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every study takes: the student, the teacher's forms, data, logits, params, the report."""
+    parser.add_argument("--student", required=True, type=Path, help="a distill_student output directory")
+    parser.add_argument("--teacher", default="models/teacher", type=Path)
+    parser.add_argument("--teacher-int8", default="models/quantized/teacher", type=Path)
+    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--teacher-logits", default="data/teacher_logits", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--latency-texts", type=int, default=200)
+    parser.add_argument("--out", required=True, type=Path, help="the markdown report to write")
+
+
+def load_study(args: argparse.Namespace) -> Study:
+    """Read what add_study_arguments names."""
+    splits, labels = read_prepared(args.data)
+    max_length = student_description(args.student)["max_length"]
+    references = {"teacher (PyTorch fp32)": Variant(TorchClassifier(args.teacher, max_length), args.teacher,
+                                                    "model.safetensors"),
+                  "teacher-int8": onnx_variant(args.teacher_int8, max_length, "model_quantized.onnx")}
+    return Study(load_params(args.params), splits, labels,
+                 {name: np.load(args.teacher_logits / f"{name}.npy") for name in ("train", "validation")},
+                 max_length, references)
+
+
+def onnx_variant(directory: Path, max_length: int, model_file: str = "model.onnx") -> "Variant":
+    """An exported (model.onnx) or quantized (model_quantized.onnx) model as a study variant."""
+    return Variant(OnnxClassifier(directory, model_file, max_length), directory, model_file)
 
 
 def measure(variants: dict[str, Variant], test: pd.DataFrame, labels: list[str], latency_texts: int) -> pd.DataFrame:

@@ -61,6 +61,14 @@ def test_predict_labels_probabilities_and_timing(client, model: str) -> None:
     assert math.isclose(body["inference_ms_per_text"], body["inference_ms"] / len(TEXTS))
 
 
+def test_without_a_model_the_best_student_answers_and_says_so(client) -> None:
+    response = client.post("/predict", json={"texts": TEXTS})
+    assert response.status_code == 200, response.text
+    named = client.post("/predict", json={"texts": TEXTS, "model": "tiny-int8"}).json()
+    assert response.json()["model"] == "tiny-int8"  # the summary's best_student
+    assert [p["label"] for p in response.json()["predictions"]] == [p["label"] for p in named["predictions"]]
+
+
 @pytest.mark.parametrize("model", SERVED)
 def test_batch_equals_single_text_predictions(client, model: str) -> None:
     batch = client.post("/predict", json={"texts": TEXTS, "model": model}).json()["predictions"]
@@ -158,7 +166,6 @@ BAD_REQUESTS = {
     "too many texts": ({"texts": ["good"] * 9, "model": "teacher"}, 422, "too many texts: 9 > 8"),
     "too many chars": ({"texts": ["ok", "x" * 2001], "model": "teacher"}, 422, "texts.1 is too long"),
     "missing texts": ({"model": "teacher"}, 422, "texts: Field required"),
-    "missing model": ({"texts": ["good"]}, 422, "model: Field required"),
     "model not a string": ({"texts": ["good"], "model": ["teacher"]}, 422, "model"),
     "unexpected key": ({"texts": ["good"], "model": "teacher", "path": "/etc/passwd"}, 422, "path"),
     "path as model": ({"texts": ["good"], "model": "../../models/teacher"}, 422, "unknown model"),

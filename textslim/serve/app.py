@@ -45,7 +45,8 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(description="Texts to classify, in one batch.")
-    model: StrictStr = Field(description="A model name from GET /models.")
+    model: StrictStr | None = Field(
+        default=None, description="A model name from GET /models; left out: the summary's best INT8 student.")
 
 
 def _is_int(value: Any) -> bool:
@@ -174,6 +175,7 @@ def create_app(
     summary = load_summary(Path(summary_path))
     runtimes = load_runtimes(summary, root)
     by_name = {v["name"]: v for v in summary["variants"]}
+    default_model = summary.get("best_student") if summary.get("best_student") in runtimes else None
 
     # One inference thread with a FIFO queue: the runtimes' own threads already use every core, the queue serves
     # requests in arrival order, and waiting requests hold no threadpool thread, so /health and the page stay
@@ -238,9 +240,13 @@ def create_app(
     @app.post("/predict", responses={400: {"description": "Malformed JSON"}, 422: {"description": "Invalid request"}})
     async def predict(body: PredictRequest) -> dict[str, Any]:
         """Classify texts with one model in one batched call; long texts are truncated to the model's max length."""
-        runtime = runtimes.get(body.model)
+        name = body.model if body.model is not None else default_model
+        if name is None:
+            raise HTTPException(422, f"no model named and the summary names no loaded best student; loaded: "
+                                     f"{', '.join(runtimes)}")
+        runtime = runtimes.get(name)
         if runtime is None:
-            raise HTTPException(422, f"unknown model {body.model!r}; loaded: {', '.join(runtimes)}")
+            raise HTTPException(422, f"unknown model {name!r}; loaded: {', '.join(runtimes)}")
         texts = body.texts
         if not texts:
             raise HTTPException(422, "texts is empty: send at least one text")

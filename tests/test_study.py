@@ -1,0 +1,52 @@
+"""The study helpers behind scripts/prune_frontier.py and scripts/ablation.py: a tiny student deployed with chosen
+prune settings, and the side-by-side table with ratios against its first row."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.tiny import LABELS, make_tiny_model, sentences
+from textslim.compress.deploy import deploy
+from textslim.evaluation import STUDENT_FILE
+from textslim.params import Params, PruneParams
+from textslim.study import Variant, markdown, measure
+
+
+class _Fixed:
+    """A classifier whose scores say `label` for every text (accuracy is then the share of that label)."""
+
+    def __init__(self, label: int):
+        self.label = label
+
+    def logits(self, texts):
+        scores = np.zeros((len(texts), 2))
+        scores[:, self.label] = 1.0
+        return scores
+
+
+def test_measure_gives_accuracy_size_and_ratios_against_the_first_row(tmp_path):
+    (tmp_path / "model.onnx").write_bytes(b"x" * 4_000_000)
+    (tmp_path / "small.onnx").write_bytes(b"x" * 1_000_000)
+    test = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [1, 1, 1, 0]})
+    frame = measure({"big": Variant(_Fixed(1), tmp_path, "model.onnx"),
+                     "small": Variant(_Fixed(0), tmp_path, "small.onnx")}, test, LABELS, latency_texts=4)
+    rows = frame.set_index("variant")
+    assert rows.at["big", "accuracy"] == pytest.approx(0.75) and rows.at["small", "accuracy"] == pytest.approx(0.25)
+    assert rows.at["small", "smaller"] == pytest.approx(4.0) and rows.at["big", "speedup"] == pytest.approx(1.0)
+    table = markdown(frame)
+    assert "| small" in table and "-50.00" in table and "4.0×" in table
+
+
+def test_deploy_prunes_exports_and_quantizes_a_student(tmp_path):
+    student = make_tiny_model(tmp_path / "student", "bert", layers=2, seed=2)
+    (student / STUDENT_FILE).write_text(json.dumps({"strategy": "spread", "max_length": 24}))
+    frame = sentences(48, seed=4).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
+    splits = {"train": frame, "validation": frame.head(8), "test": frame.tail(8)}
+    logits = {name: np.zeros((len(part), 2), dtype=np.float32) for name, part in splits.items()}
+    prune = PruneParams(head_fraction=0.5, ffn_fraction=0.5, importance_texts=16, recovery_epochs=0)
+    done = deploy(student, tmp_path / "out", prune, Params(prune=prune), splits, logits)
+    assert done.report["structured"]["heads_after"] == [1, 1]
+    assert (done.onnx / "model.onnx").is_file() and (done.int8 / "model_quantized.onnx").is_file()
+    assert (done.int8 / "tokenizer.json").is_file()  # the quantized model ships with its (trimmed) tokenizer
