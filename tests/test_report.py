@@ -95,3 +95,44 @@ def test_header_calls_only_layer_subsets_k_layer_students():
     described = describe_students(params)
     assert described.startswith("spread (6 teacher layers), pretrained (`builtin:minilm-l6`), lora (adapters on ")
     assert described.count("teacher layers") == 1 and "lstm (BiLSTM on word2vec)" in described
+
+
+def _rows_with_teacher_int8():
+    teacher = {"params": 4000, "size_bytes": 80e6, "test": _metrics(0.85, 0)}
+    baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}
+    deployed = {"forms": {"onnx-int8": _metrics(0.849, 20e6, path="models/quantized/teacher",
+                                                model_file="model_quantized.onnx")}}
+    students = {"s": {"recipe": {"max_length": 64}, "forms": {"onnx-int8": _metrics(0.84, 8e6)}}}
+    rows = variant_rows(teacher, baseline, students, "models/teacher", "models/baseline", 64, deployed)
+    timings = {"teacher": Timing(20.0, 25.0, 100.0), "teacher-int8": Timing(6.0, 7.0, 300.0),
+               "s-int8": Timing(2.0, 3.0, 900.0), "tfidf-logreg": Timing(0.5, 0.6, 9000.0)}
+    return with_timings(rows, timings)
+
+
+def test_teacher_int8_is_a_row_a_reference_and_never_the_best_student():
+    rows = {r["name"]: r for r in _rows_with_teacher_int8()}
+    assert rows["teacher-int8"]["student"] is None
+    assert rows["teacher-int8"]["speedup_vs_teacher"] == pytest.approx(3.33)  # 20 ms / 6 ms, to 2 decimals
+    assert rows["s-int8"]["speedup_vs_teacher_int8"] == pytest.approx(3.0)
+    assert rows["s-int8"]["size_ratio_vs_teacher_int8"] == pytest.approx(2.5)
+    assert best_student(list(rows.values()))["name"] == "s-int8"  # teacher-int8 is more accurate, but no student
+
+
+def test_compression_and_baseline_lines_say_what_was_done():
+    from textslim.report import baseline_line, compression_lines
+
+    structured = {"method": "structured", "params_before": 17_400_000, "params": 7_900_000,
+                  "vocabulary": {"vocab_before": 30522, "vocab_after": 15540, "test_texts_with_dropped_tokens": 0.286},
+                  "structured": {"heads_before": [12, 12, 12], "heads_after": [5, 7, 6],
+                                 "intermediate_size_before": 1536, "intermediate_size_after": 384}}
+    fallback = {"method": "unstructured", "params_before": 1_260_000, "params": 1_260_000, "linear_sparsity": 0.3,
+                "note": "structured pruning knows bert, mpnet encoders, not textslim-bilstm"}
+    lines = compression_lines({"spread": {"sparsity": structured}, "lstm": {"sparsity": fallback}})
+    spread, lstm = lines[2], lines[3]
+    assert "vocabulary 30,522 → 15,540 entries (28.6% of test texts" in spread
+    assert "heads 36 → 18 (per layer [5, 7, 6]), FFN 1536 → 384" in spread and "17.40M → 7.90M" in spread
+    assert "sparsity 0.30" in lstm and "not textslim-bilstm" in lstm
+    baseline = {"chosen": {"features": "word+char", "c": 8.0}, "grid": [{}] * 30,
+                "selected_by": "validation macro_f1", "test": {"accuracy": 0.7837}}
+    assert baseline_line(baseline) == ("TF-IDF + logistic regression: features word+char, c 8.0, the best of 30 "
+                                       "settings by validation macro_f1: 78.37% on test.")
