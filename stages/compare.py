@@ -13,7 +13,14 @@ from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
 from textslim.params import load_params
-from textslim.plots import accuracy_vs_latency, confusion, confusion_long, size_bars, training_curves
+from textslim.plots import (
+    accuracy_vs_latency,
+    confusion,
+    confusion_long,
+    size_bars,
+    training_curves,
+    variant_points,
+)
 from textslim.report import best_student, variant_rows, with_timings
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,10 @@ def main() -> None:
     plots.mkdir(parents=True, exist_ok=True)
     accuracy_vs_latency(rows, plots / "accuracy_vs_latency.png", threads)
     size_bars(rows, plots / "size.png")
+    points = variant_points(rows)
+    for name, columns in (("variants.csv", list(points.columns)), ("sizes.csv", ["variant", "size_mb"])):
+        with atomic_file(plots / name) as tmp:  # two files: DVC draws one plot per file and stage
+            points[columns].to_csv(tmp, index=False)
     histories = {"teacher": teacher["history"], **{s: m["recipe"]["history"] for s, m in students.items()}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:

@@ -89,3 +89,11 @@ def confusion_long(matrix: list[list[int]], labels: list[str]) -> pd.DataFrame:
     rows = [{"actual": labels[i], "predicted": labels[j]}
             for i, row in enumerate(matrix) for j, count in enumerate(row) for _ in range(count)]
     return pd.DataFrame(rows)
+
+
+def variant_points(rows: list[dict]) -> pd.DataFrame:
+    """One row per variant with its accuracy, batch-1 latency and size: the data behind the accuracy-vs-latency
+    scatter and the size bars, for `dvc plots show` / `dvc plots diff` (which can overlay data, not PNGs)."""
+    return pd.DataFrame([{"variant": r["name"], "accuracy": round(100 * r["accuracy"], 2),
+                          "batch1_ms": r["batch1_ms_median"], "size_mb": r["size_mb"],
+                          "texts_per_s": r["texts_per_s"]} for r in rows])

@@ -93,6 +93,15 @@ def recipe_notes(students: dict[str, dict], teacher_accuracy: float) -> list[str
     return [note for note in notes if note]
 
 
+def describe_prune(cfg) -> str:
+    """The prune stage's settings in a few words, for the report's header."""
+    vocabulary = ", vocabulary trimmed to the training texts" if cfg.vocabulary == "training" else ""
+    if cfg.method == "structured":
+        return (f"structured (heads −{cfg.head_fraction:.0%}, FFN −{cfg.ffn_fraction:.0%}{vocabulary}, "
+                f"{cfg.recovery_epochs} recovery epoch(s); unstructured {cfg.amount:g} where it does not apply)")
+    return f"{cfg.method}" + (f" (amount {cfg.amount:g}{vocabulary})" if cfg.method == "unstructured" else "")
+
+
 def describe_students(params: Params) -> str:
     """Each student with what it is, for the report's header (its recipe says: only layer subsets are "k-layer")."""
     return ", ".join(get_recipe(name).describe(params.recipe(name)) for name in params.distill.students)
@@ -136,7 +145,7 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
     lines = [
         "# textslim summary", "",
         f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
-        f"prune amount {params.prune.amount}; "
+        f"prune: {describe_prune(params.prune)}; "
         f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} dynamic quantization; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
