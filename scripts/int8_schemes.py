@@ -11,13 +11,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from textslim.bench import benchmark
 from textslim.data import read_prepared
-from textslim.evaluation import evaluate_classifier, student_description
-from textslim.inference import OnnxClassifier
+from textslim.evaluation import student_description
 from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
+from textslim.study import markdown, measure, onnx_variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 
@@ -37,27 +34,13 @@ def main() -> None:
     max_length = student_description(args.onnx)["max_length"]
     preset = resolve_preset(args.preset)
     with tempfile.TemporaryDirectory() as tmp:
-        classifiers = {"fp32": OnnxClassifier(args.onnx, "model.onnx", max_length)}
-        files = {"fp32": args.onnx / "model.onnx"}
+        variants = {"fp32": onnx_variant(args.onnx, max_length)}
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
             quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
             copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
-            classifiers[name] = OnnxClassifier(out, "model_quantized.onnx", max_length)
-            files[name] = out / "model_quantized.onnx"
-        texts = test["text"].tolist()
-        timings = benchmark(classifiers, texts[:args.latency_texts], warmup=20, throughput_texts=texts[:512],
-                            batch_size=32, rounds=3)
-        rows = []
-        for name, classifier in classifiers.items():
-            scores = evaluate_classifier(classifier, test, labels, batch_size=64)
-            rows.append({"weights": name, "accuracy": f"{100 * scores['accuracy']:.2f}",
-                         "macro-F1": f"{100 * scores['macro_f1']:.2f}",
-                         "model MB": f"{files[name].stat().st_size / 1e6:.1f}",
-                         "batch-1 ms (p50 / p95)": f"{timings[name].batch1_ms_median:.2f} / "
-                                                   f"{timings[name].batch1_ms_p95:.2f}",
-                         "texts/s": f"{timings[name].texts_per_s:.0f}"})
-    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+            variants[name] = onnx_variant(out, max_length, "model_quantized.onnx")
+        table = markdown(measure(variants, test, labels, args.latency_texts))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     label = args.label or f"`{args.onnx}`"
     args.out.write_text(f"# INT8 weight schemes for {label}\n\nDynamic quantization, preset `{preset}`, "
