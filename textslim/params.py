@@ -24,9 +24,6 @@ def check_param(ok: bool, key: str, allowed: str, value: Any) -> None:
         raise TextslimError(f"params: {key} = {value!r} is not allowed; expected {allowed}")
 
 
-_check = check_param
-
-
 @dataclass(frozen=True)
 class DataParams:
     source: str = "builtin:rotten-tomatoes"
@@ -40,11 +37,11 @@ class DataParams:
     def validate(self) -> None:
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
-            _check(0 < value < 0.5, f"data.{name}", "a fraction in (0, 0.5)", value)
-        _check(self.max_train_samples is None or self.max_train_samples > 0,
-               "data.max_train_samples", "null or a positive integer", self.max_train_samples)
-        _check(self.shots_per_class is None or self.shots_per_class > 0,
-               "data.shots_per_class", "null or a positive integer", self.shots_per_class)
+            check_param(0 < value < 0.5, f"data.{name}", "a fraction in (0, 0.5)", value)
+        check_param(self.max_train_samples is None or self.max_train_samples > 0,
+                    "data.max_train_samples", "null or a positive integer", self.max_train_samples)
+        check_param(self.shots_per_class is None or self.shots_per_class > 0,
+                    "data.shots_per_class", "null or a positive integer", self.shots_per_class)
 
 
 @dataclass(frozen=True)
@@ -61,14 +58,14 @@ class TrainParams:
     early_stopping_patience: int = 1
 
     def validate_train(self, section: str) -> None:
-        _check(self.epochs >= 1, f"{section}.epochs", "an integer >= 1", self.epochs)
-        _check(self.batch_size >= 1, f"{section}.batch_size", "an integer >= 1", self.batch_size)
-        _check(self.max_length >= 8, f"{section}.max_length", "an integer >= 8", self.max_length)
+        check_param(self.epochs >= 1, f"{section}.epochs", "an integer >= 1", self.epochs)
+        check_param(self.batch_size >= 1, f"{section}.batch_size", "an integer >= 1", self.batch_size)
+        check_param(self.max_length >= 8, f"{section}.max_length", "an integer >= 8", self.max_length)
         for name in ("learning_rate", "head_learning_rate"):
-            _check(getattr(self, name) > 0, f"{section}.{name}", "a positive number", getattr(self, name))
-        _check(0 <= self.warmup_ratio < 1, f"{section}.warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
-        _check(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "an integer >= 1",
-               self.early_stopping_patience)
+            check_param(getattr(self, name) > 0, f"{section}.{name}", "a positive number", getattr(self, name))
+        check_param(0 <= self.warmup_ratio < 1, f"{section}.warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
+        check_param(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "an integer >= 1",
+                    self.early_stopping_patience)
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class TeacherParams(TrainParams):
 
     def validate(self) -> None:
         self.validate_train("teacher")
-        _check(0 <= self.head_dropout < 1, "teacher.head_dropout", "a fraction in [0, 1)", self.head_dropout)
+        check_param(0 <= self.head_dropout < 1, "teacher.head_dropout", "a fraction in [0, 1)", self.head_dropout)
 
 
 @dataclass(frozen=True)
@@ -94,11 +91,11 @@ class DistillParams(TrainParams):
 
     def validate(self) -> None:
         self.validate_train("distill")
-        _check(len(self.students) > 0, "distill.students", "a non-empty list", list(self.students))
-        _check(len(set(self.students)) == len(self.students), "distill.students", "names without repeats",
-               list(self.students))
-        _check(0 <= self.alpha <= 1, "distill.alpha", "a number in [0, 1]", self.alpha)
-        _check(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
+        check_param(len(self.students) > 0, "distill.students", "a non-empty list", list(self.students))
+        check_param(len(set(self.students)) == len(self.students), "distill.students", "names without repeats",
+                    list(self.students))
+        check_param(0 <= self.alpha <= 1, "distill.alpha", "a number in [0, 1]", self.alpha)
+        check_param(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
 
 
 PRUNE_METHODS = ("structured", "unstructured", "none")
@@ -118,17 +115,17 @@ class PruneParams:
     extra_vocabulary: str | None = None  # a text file, one text per line, whose tokens are kept too
 
     def validate(self) -> None:
-        _check(self.method in PRUNE_METHODS, "prune.method", f"one of {', '.join(PRUNE_METHODS)}", self.method)
+        check_param(self.method in PRUNE_METHODS, "prune.method", f"one of {', '.join(PRUNE_METHODS)}", self.method)
         for name in ("head_fraction", "ffn_fraction", "amount"):
-            _check(0 <= getattr(self, name) < 1, f"prune.{name}", "a fraction in [0, 1)", getattr(self, name))
-        _check(self.importance_texts >= 1, "prune.importance_texts", "an integer >= 1", self.importance_texts)
-        _check(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
-        _check(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
-               self.recovery_learning_rate)
-        _check(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
-               self.vocabulary)
-        _check(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",
-               "null or an existing text file (one text per line)", self.extra_vocabulary)
+            check_param(0 <= getattr(self, name) < 1, f"prune.{name}", "a fraction in [0, 1)", getattr(self, name))
+        check_param(self.importance_texts >= 1, "prune.importance_texts", "an integer >= 1", self.importance_texts)
+        check_param(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
+        check_param(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
+                    self.recovery_learning_rate)
+        check_param(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
+                    self.vocabulary)
+        check_param(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",
+                    "null or an existing text file (one text per line)", self.extra_vocabulary)
 
 
 @dataclass(frozen=True)
@@ -137,8 +134,8 @@ class ExportParams:
     parity_texts: int = 64
 
     def validate(self) -> None:
-        _check(self.tolerance > 0, "export_onnx.tolerance", "a number > 0", self.tolerance)
-        _check(self.parity_texts >= 1, "export_onnx.parity_texts", "an integer >= 1", self.parity_texts)
+        check_param(self.tolerance > 0, "export_onnx.tolerance", "a number > 0", self.tolerance)
+        check_param(self.parity_texts >= 1, "export_onnx.parity_texts", "an integer >= 1", self.parity_texts)
 
 
 @dataclass(frozen=True)
@@ -147,8 +144,8 @@ class QuantizeParams:
     per_channel: bool = True  # reports/int8-schemes-default.md
 
     def validate(self) -> None:
-        _check(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
-               self.preset)
+        check_param(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
+                    self.preset)
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ class EvaluateParams:
     batch_size: int = 64
 
     def validate(self) -> None:
-        _check(self.batch_size >= 1, "evaluate.batch_size", "an integer >= 1", self.batch_size)
+        check_param(self.batch_size >= 1, "evaluate.batch_size", "an integer >= 1", self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -176,11 +173,11 @@ class BaselineParams:
                  "char_ngram_max": (self.char_ngram_max, "integers >= 2", lambda v: v >= 2),
                  "c": (self.c, "numbers > 0", lambda v: v > 0)}
         for name, (values, allowed, ok) in lists.items():
-            _check(len(values) > 0, f"baseline.{name}", f"a non-empty list of {allowed}", list(values))
-            _check(len(set(values)) == len(values), f"baseline.{name}", f"a list of {allowed} without repeats",
-                   list(values))
+            check_param(len(values) > 0, f"baseline.{name}", f"a non-empty list of {allowed}", list(values))
+            check_param(len(set(values)) == len(values), f"baseline.{name}", f"a list of {allowed} without repeats",
+                        list(values))
             for value in values:
-                _check(ok(value), f"baseline.{name}", f"a list of {allowed}", value)
+                check_param(ok(value), f"baseline.{name}", f"a list of {allowed}", value)
 
 
 @dataclass(frozen=True)
@@ -193,9 +190,9 @@ class CompareParams:
 
     def validate(self) -> None:
         for name in ("latency_texts", "throughput_batch_size", "throughput_rounds"):
-            _check(getattr(self, name) >= 1, f"compare.{name}", "an integer >= 1", getattr(self, name))
-        _check(self.warmup >= 0, "compare.warmup", "an integer >= 0", self.warmup)
-        _check(self.threads >= 0, "compare.threads", "an integer >= 0 (0: all cores)", self.threads)
+            check_param(getattr(self, name) >= 1, f"compare.{name}", "an integer >= 1", getattr(self, name))
+        check_param(self.warmup >= 0, "compare.warmup", "an integer >= 0", self.warmup)
+        check_param(self.threads >= 0, "compare.threads", "an integer >= 0 (0: all cores)", self.threads)
 
 
 @dataclass(frozen=True)
@@ -257,27 +254,27 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         annotation = next(a for a in options if a is not type(None))
         origin = typing.get_origin(annotation)
     if origin is tuple:
-        _check(isinstance(value, list | tuple), key, "a list", value)
+        check_param(isinstance(value, list | tuple), key, "a list", value)
         return tuple(_coerce(v, typing.get_args(annotation)[0], key) for v in value)
     if annotation is float:
         if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value):
             value = float(value)  # `dvc exp run -S lr=3e-5` writes 3e-05, which PyYAML (YAML 1.1) reads as a string
-        _check(isinstance(value, int | float) and not isinstance(value, bool), key, "a number", value)
+        check_param(isinstance(value, int | float) and not isinstance(value, bool), key, "a number", value)
         return float(value)
     if annotation is int:
-        _check(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
+        check_param(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
         return value
     if annotation is bool:
-        _check(isinstance(value, bool), key, "true or false", value)
+        check_param(isinstance(value, bool), key, "true or false", value)
         return value
     if annotation is str:
-        _check(isinstance(value, str), key, "a string", value)
+        check_param(isinstance(value, str), key, "a string", value)
         return value
     return value
 
 
 def _build(cls: type[T], raw: Any, section: str) -> T:
-    _check(isinstance(raw, dict), section, "a mapping", raw)
+    check_param(isinstance(raw, dict), section, "a mapping", raw)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
@@ -300,13 +297,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise TextslimError(f"params file {path} is not valid YAML: {err}".splitlines()[0]) from None
-    _check(isinstance(raw, dict), str(path), "a mapping of sections", type(raw).__name__)
+    check_param(isinstance(raw, dict), str(path), "a mapping of sections", type(raw).__name__)
     top = {f.name: f for f in dataclasses.fields(Params) if f.name != "recipes"}
     recipes = {name: value for name, value in raw.items() if name not in top}
     for name, value in recipes.items():
-        _check(isinstance(value, dict), name, "a mapping (a student recipe's section)", value)
+        check_param(isinstance(value, dict), name, "a mapping (a student recipe's section)", value)
     seed = raw.get("seed", 42)
-    _check(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
+    check_param(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
     hints = typing.get_type_hints(Params)
     sections = {name: _build(hints[name], raw.get(name) or {}, name) for name in top if name != "seed"}
     params = Params(seed=seed, **sections, recipes=recipes)
