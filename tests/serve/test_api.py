@@ -292,3 +292,12 @@ def test_launcher_with_escaping_summary_exits_2_with_one_line(tmp_path: Path) ->
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: summary: variant 'teacher' path '/etc' escapes the repository root"]
     assert "Traceback" not in result.stderr
+
+
+def test_docs_use_the_local_swagger_ui(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/static-offline-docs/swagger-ui-bundle.js" in page.text
+    assert "cdn.jsdelivr.net" not in page.text
+    script = client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert client.get("/static-offline-docs/../core.py").status_code == 404

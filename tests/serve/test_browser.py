@@ -112,3 +112,38 @@ def test_page_shows_every_models_prediction_and_latency(live_url: str, tmp_path:
     assert f"{live_url}/static/app.js" in routed  # the guard really saw the page's requests
     assert console_errors == []
     assert (tmp_path / "serve-page.png").stat().st_size > 0
+
+
+def test_docs_page_renders_the_api_offline(live_url: str) -> None:
+    """/docs: Swagger UI from the pinned swagger-ui-bundle package, every request on loopback."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: the browser test drives Debian's chromium, never a downloaded one")
+    from playwright.sync_api import Route, expect, sync_playwright
+
+    off_host: list[str] = []
+    errors: list[str] = []
+
+    def guard(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith("data:") or host in LOOPBACK:
+            route.continue_()
+        else:
+            off_host.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.route("**/*", guard)
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(live_url + "/docs", wait_until="networkidle")
+            # Swagger UI drew the spec it fetched from /openapi.json: the title and every route's block.
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("textslim")  # the spec's title
+            for route in ("/predict", "/models", "/health"):
+                expect(page.locator(f'.opblock-summary-path[data-path="{route}"]')).to_have_count(1)
+        finally:
+            browser.close()
+    assert off_host == [], f"/docs tried to reach beyond loopback: {off_host}"
+    assert errors == []

@@ -13,6 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,7 +35,7 @@ PLOT_FILES = {
     "/plots/size.png": "plots/size.png",
 }
 FIGURES = ("accuracy", "macro_f1", "size_mb", "batch1_ms_median", "texts_per_s", "params")
-# The page is self-contained; the browser enforces it too (docs at /docs keep FastAPI's own CDN-based page).
+# The page is self-contained; the browser enforces it too.
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 TEACHER = ("teacher", "pytorch-fp32")
 SERVED_STUDENT_FORM = "onnx-int8"
@@ -187,7 +188,9 @@ def create_app(
     # teacher took 17 ms a call from the worker after a main-thread warm-up, 9 ms when the worker did everything.
     for runtime in runtimes.values():
         executor.submit(runtime.warm_up).result()
-    app = FastAPI(title="textslim", description="Compressed text classifiers, side by side.", version="1")
+    # FastAPI's own /docs and /redoc load their JavaScript from a CDN and stay blank offline; fastapi-offline (pinned)
+    # serves the same pages with its bundled copies.
+    app = FastAPIOffline(title="textslim", description="Compressed text classifiers, side by side.", version="1")
     app.state.runtimes = runtimes  # for tests and introspection; routes use the closure
     # JSON may escape one character as up to 12 bytes (a \uXXXX surrogate pair); allow that plus the framing.
     app.add_middleware(BodyLimit, max_bytes=max_texts * (max_chars * 12 + 16) + 4096)
