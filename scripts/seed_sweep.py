@@ -68,7 +68,8 @@ def main() -> None:
 
     import dvc.api
 
-    runs = runs_from_exp_show(dvc.api.exp_show())
+    # num: the queued experiments' baseline may be some commits behind HEAD by the time they finish
+    runs = runs_from_exp_show(dvc.api.exp_show(num=50))
     stats = aggregate(runs)
     seeds = sorted(runs["seed"].unique().tolist())
     with atomic_file(args.report) as tmp:

@@ -8,21 +8,27 @@ from textslim.errors import TextslimError
 from textslim.seeds import aggregate, runs_from_exp_show, seeds_markdown, within_spread
 
 
-def _row(seed, a, b, name="exp"):
-    return {"Experiment": name, "distill.seed": seed,
+def _row(seed, a, b, name=None, rev="workspace", state=None):
+    name = name if name is not None else (f"seed-{seed}" if rev != "workspace" else None)
+    return {"Experiment": name, "rev": rev, "State": state if state is not None else ("Success" if name else None),
+            "distill.seed": seed,
             "by_variant.a-int8.accuracy": a, "by_variant.a-int8.macro_f1": a - 0.01,
             "by_variant.a-int8.speedup_vs_teacher": 5.0,
             "by_variant.b-int8.accuracy": b, "by_variant.b-int8.macro_f1": b - 0.01,
             "by_variant.b-int8.speedup_vs_teacher": 6.0}
 
 
-ROWS = [_row(42, 0.79, 0.81, "workspace"), _row(42, 0.79, 0.81, "main"), _row(1, 0.82, 0.79), _row(2, 0.85, 0.80),
-        {"Experiment": "failed", "distill.seed": 3, "by_variant.a-int8.accuracy": None}]
+ROWS = [_row(42, 0.79, 0.81), _row(42, 0.70, 0.70, rev="main"), _row(1, 0.82, 0.79, rev="e7923ab"),
+        _row(2, 0.85, 0.80, rev="c9c5fc8"),
+        _row(3, 0.99, 0.99, rev="a1b2c3d", state="Running"),  # unfinished: its figures are still its baseline's
+        _row(4, 0.50, 0.50, name="full-profile", rev="f00d"),  # another kind of experiment
+        {"Experiment": "seed-5", "rev": "beef", "State": "Success", "distill.seed": 5,
+         "by_variant.a-int8.accuracy": "None"}]  # a run whose summary is missing
 
 
 def test_mean_sd_and_n_per_variant_each_seed_once():
     stats = aggregate(runs_from_exp_show(ROWS)).set_index("variant")
-    assert stats.at["a-int8", "n"] == 3  # seed 42 appears twice (workspace and its commit), the failed run not at all
+    assert stats.at["a-int8", "n"] == 3  # the workspace's seed 42 and the sweep's 1 and 2; nothing else
     assert stats.at["a-int8", "accuracy_mean"] == pytest.approx(0.82)
     assert stats.at["a-int8", "accuracy_std"] == pytest.approx(0.03)  # sample sd of 0.79, 0.82, 0.85
     assert stats.at["b-int8", "speedup_vs_teacher_mean"] == pytest.approx(6.0)
@@ -51,5 +57,5 @@ def test_an_empty_seed_list_names_the_param(monkeypatch, capsys):
 
 
 def test_students_further_apart_than_their_spread_are_not_named():
-    rows = [_row(1, 0.80, 0.70), _row(2, 0.81, 0.71), _row(3, 0.82, 0.72)]
+    rows = [_row(1, 0.80, 0.70), _row(2, 0.81, 0.71, rev="x2"), _row(3, 0.82, 0.72, rev="x3")]
     assert within_spread(aggregate(runs_from_exp_show(rows))) == []

@@ -11,17 +11,23 @@ from textslim.errors import TextslimError
 FIGURES = ("accuracy", "macro_f1", "speedup_vs_teacher")
 
 
+SWEEP_PREFIX = "seed-"  # scripts/seed_sweep.py names its experiments seed-<N>
+
+
 def runs_from_exp_show(rows: list[dict]) -> pd.DataFrame:
     """One row per (seed, variant) from `dvc.api.exp_show()` rows (flattened keys like by_variant.<name>.accuracy).
 
-    Runs whose summary is missing (a failed or unfinished experiment) are left out; runs repeating a seed count once.
+    The workspace's run and the sweep's finished experiments count; git commits (earlier code) and queued, running or
+    failed experiments (whose figures are still their baseline's) do not. A seed counts once, first row first.
     """
     records, seen = [], set()
     for row in rows:
         seed = row.get("distill.seed")
-        if seed is None or seed in seen:
+        sweep = str(row.get("Experiment") or "").startswith(SWEEP_PREFIX) and row.get("State") == "Success"
+        if not (row.get("rev") == "workspace" or sweep) or seed is None or seed in seen:
             continue
-        variants = {key.split(".")[1] for key in row if key.startswith("by_variant.") and row[key] is not None}
+        variants = {key.split(".")[1] for key in row
+                    if key.startswith("by_variant.") and row[key] not in (None, "None")}
         if not variants:
             continue
         seen.add(seed)
