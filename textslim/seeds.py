@@ -48,8 +48,9 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def within_spread(stats: pd.DataFrame, form: str = "-int8") -> list[tuple[str, str, float, float]]:
-    """Pairs of `form` variants whose mean accuracies differ by less than the larger of their two sds."""
-    rows = stats[stats["variant"].str.endswith(form)].set_index("variant")
+    """Pairs of `form` students whose mean accuracies differ by less than the larger of their two sds."""
+    students = stats["variant"].str.endswith(form) & ~stats["variant"].str.startswith("teacher")
+    rows = stats[students].set_index("variant")
     pairs = []
     for a, b in combinations(rows.index, 2):
         gap = abs(rows.at[a, "accuracy_mean"] - rows.at[b, "accuracy_mean"])
