@@ -53,10 +53,26 @@ def live_url(tiny_app) -> Iterator[str]:
         sock.close()
 
 
+def _loopback_only(off_host: list[str], routed: list[str]):
+    """A playwright route handler: loopback and data: URLs go through, anything else (a CDN, a font, a tracker) is
+    recorded in off_host and never let out; every URL is recorded in routed."""
+
+    def guard(route) -> None:
+        routed.append(route.request.url)
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith("data:") or host in LOOPBACK:
+            route.continue_()
+        else:
+            off_host.append(route.request.url)
+            route.abort()
+
+    return guard
+
+
 def test_page_shows_every_models_prediction_and_latency(live_url: str, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: the browser test drives Debian's chromium, never a downloaded one")
-    from playwright.sync_api import Route, expect, sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     # What the API says for the text, asked directly: the page must show exactly these labels.
     expected = {}
@@ -67,16 +83,7 @@ def test_page_shows_every_models_prediction_and_latency(live_url: str, tmp_path:
     routed: list[str] = []
     console_errors: list[str] = []
 
-    def guard(route: Route) -> None:
-        # Anything not on loopback is a CDN, a font or a tracker: record it and never let it out.
-        routed.append(route.request.url)
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith("data:") or host in LOOPBACK:
-            route.continue_()
-        else:
-            off_host.append(route.request.url)
-            route.abort()
-
+    guard = _loopback_only(off_host, routed)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -115,22 +122,14 @@ def test_page_shows_every_models_prediction_and_latency(live_url: str, tmp_path:
 
 
 def test_docs_page_renders_the_api_offline(live_url: str) -> None:
-    """/docs: Swagger UI from the pinned swagger-ui-bundle package, every request on loopback."""
+    """/docs: Swagger UI from the pinned fastapi-offline package, every request on loopback."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: the browser test drives Debian's chromium, never a downloaded one")
-    from playwright.sync_api import Route, expect, sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     off_host: list[str] = []
     errors: list[str] = []
-
-    def guard(route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith("data:") or host in LOOPBACK:
-            route.continue_()
-        else:
-            off_host.append(route.request.url)
-            route.abort()
-
+    guard = _loopback_only(off_host, [])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
