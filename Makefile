@@ -53,8 +53,8 @@ test: setup
 serve: setup  ## serve the last `make repro` results on http://127.0.0.1:$(PORT)/
 	$(PY) -m textslim.serve --host 127.0.0.1 --port $(PORT) --summary metrics/summary.json
 
-load-test: setup  ## needs `make serve` running in another shell
-	$(PY) scripts/serve_load.py --url http://127.0.0.1:$(PORT) --concurrency 32 --requests 2000 --report reports/serve-load.md
+load-test: setup  ## starts its own servers (batching off, then on) on free loopback ports; no `make serve` needed
+	$(PY) scripts/serve_load.py --summary metrics/summary.json --requests 2000 --report reports/serve-load.md
 
 # `dvc plots show` with vega inlined (its default page loads vega from a CDN and is blank offline), then a
 # headless-Chromium check of the page with every network request blocked.

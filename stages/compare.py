@@ -2,7 +2,6 @@
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -22,19 +21,51 @@ from textslim.plots import (
     variant_points,
 )
 from textslim.report import best_student, variant_rows, with_timings
+from textslim.roofline import (
+    Peaks,
+    as_dict,
+    matmul_peaks,
+    median_tokens,
+    roofline_figures,
+    tokenizer_ms,
+    torch_source,
+    where_the_time_goes,
+    work_per_text,
+)
 
 log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
             "size_ratio_vs_teacher", "speedup_vs_teacher_int8", "size_ratio_vs_teacher_int8")
 
 
-def _load(row: dict, threads: int):
+def _load(row: dict, thread_counts: list[int]) -> dict:
+    """The variant's classifier for each thread count: one ONNX Runtime session per count (ORT fixes them per
+    session); PyTorch and scikit-learn share one object (torch's threads are set before each timed block)."""
     path = Path(row["path"])
-    if row["runtime"] == "pytorch":
-        return TorchClassifier(path, row["max_length"])
     if row["runtime"] == "onnxruntime":
-        return OnnxClassifier(path, row["model_file"], row["max_length"], threads)
-    return SklearnClassifier(path / row["model_file"])
+        return {n: OnnxClassifier(path, row["model_file"], row["max_length"], n) for n in thread_counts}
+    classifier = (TorchClassifier(path, row["max_length"]) if row["runtime"] == "pytorch"
+                  else SklearnClassifier(path / row["model_file"]))
+    return dict.fromkeys(thread_counts, classifier)
+
+
+def _with_roofline(rows: list[dict], classifiers: dict, texts: list[str], peaks: Peaks, batch: int,
+                   latency_texts: list[str]) -> list[dict]:
+    """Each model variant's FLOPs, floors and ratios (at the test split's median length with its own tokenizer),
+    and its tokenizer's batch-1 time. The TF-IDF baseline is sparse arithmetic: no GEMM floor applies."""
+    out, works = [], {}
+    for row in rows:
+        source = torch_source(row, rows)
+        if source is None:
+            out.append(row)
+            continue
+        tokenizer = next(iter(classifiers[row["name"]].values())).tokenizer
+        tokens = median_tokens(tokenizer, texts, row["max_length"])
+        if (source, tokens) not in works:
+            works[source, tokens] = work_per_text(source, tokens)
+        out.append({**row, **roofline_figures(row, works[source, tokens], peaks, batch),
+                    "tokenizer_ms": round(tokenizer_ms(tokenizer, latency_texts, row["max_length"]), 4)})
+    return out
 
 
 def main() -> None:
@@ -57,16 +88,26 @@ def main() -> None:
     rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length,
                         read_json(metrics_dir / "teacher-deployed.json"))
 
-    threads = cfg.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    threads = cfg.main_threads()
+    thread_counts = sorted({threads, *cfg.latency_threads})
     splits, labels = read_prepared(args.data)
     texts = splits["test"]["text"].tolist()
-    classifiers = {r["name"]: _load(r, threads) for r in rows}
-    log.info("timing %d variants with %d threads", len(rows), threads)
-    timings = benchmark(classifiers, texts[:cfg.latency_texts], cfg.warmup, texts[:512],
-                        cfg.throughput_batch_size, cfg.throughput_rounds)
-    rows = with_timings(rows, timings)
+    classifiers = {r["name"]: _load(r, thread_counts) for r in rows}
+    peaks = matmul_peaks(threads)
+    log.info("GEMM peaks with %d threads: fp32 %.0f GFLOP/s (PyTorch %.0f, ONNX Runtime %.0f), int8 %.0f GOP/s",
+             threads, peaks.fp32, peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8)
+    log.info("timing %d variants with %s threads", len(rows), thread_counts)
+    batch_sizes = sorted(set(cfg.throughput_batch_sizes))
+    latency_texts = texts[:cfg.latency_texts]
+    timings = benchmark(classifiers, latency_texts, cfg.warmup, texts[:512], batch_sizes, cfg.throughput_rounds,
+                        threads)
+    torch.set_num_threads(threads)
+    rows = _with_roofline(with_timings(rows, timings), classifiers, texts, peaks, batch_sizes[-1], latency_texts)
     best = best_student(rows)
+    breakdown = None
+    if best is not None:
+        breakdown = where_the_time_goes(classifiers[best["name"]][threads], latency_texts, threads,
+                                        best["tokenizer_ms"], best["floor_ms_batch1"])
 
     plots = Path(args.plots_dir)
     plots.mkdir(parents=True, exist_ok=True)
@@ -85,7 +126,8 @@ def main() -> None:
             confusion_long(matrix, labels).to_csv(tmp, index=False)
 
     summary = {"threads": threads, "labels": labels, "latency_texts": min(cfg.latency_texts, len(texts)),
-               "throughput_batch_size": cfg.throughput_batch_size,
+               "throughput_batch_sizes": batch_sizes, "latency_threads": thread_counts, "peaks": as_dict(peaks),
+               "where_the_time_goes": breakdown,
                "best_student": best["name"] if best else None, "variants": rows,
                # dvc metrics show/diff skip lists: the headline figures again, keyed by variant name
                "by_variant": {r["name"]: {k: r[k] for k in HEADLINE if k in r} for r in rows}}

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from textslim.atomic import atomic_dir
@@ -20,6 +21,18 @@ from textslim.students import build_student
 log = logging.getLogger(__name__)
 
 
+def with_augmented(frame: pd.DataFrame, logits: np.ndarray, augmented_dir: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The transfer set: the training rows plus the augment stage's texts, which carry the teacher's logits and, for
+    the hard-label term, the teacher's argmax (they have no gold label)."""
+    texts = pd.read_parquet(Path(augmented_dir) / "texts.parquet")
+    if texts.empty:
+        return frame, logits
+    extra_logits = np.load(Path(augmented_dir) / "teacher_logits.npy")
+    extra = pd.DataFrame({"text": texts["text"], "label": extra_logits.argmax(-1)})
+    log.info("transfer set: %d training texts + %d augmented", len(frame), len(extra))
+    return pd.concat([frame[["text", "label"]], extra], ignore_index=True), np.concatenate([logits, extra_logits])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--strategy", required=True)
@@ -27,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--teacher", default="models/teacher")
     parser.add_argument("--teacher-logits", default="data/teacher_logits")
+    parser.add_argument("--augmented", default="data/augmented", help="the augment stage's texts and logits")
     parser.add_argument("--out", required=True)
     parser.add_argument("--live-dir", required=True)
     args = parser.parse_args()
@@ -47,8 +61,8 @@ def main() -> None:
 
     # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
     rows = build.train_rows if build.train_rows is not None else list(range(len(splits["train"])))
-    train = tokenize_frame(splits["train"].iloc[rows], build.tokenizer, build.train.max_length,
-                           logits["train"][rows])
+    transfer, transfer_logits = with_augmented(splits["train"].iloc[rows], logits["train"][rows], args.augmented)
+    train = tokenize_frame(transfer, build.tokenizer, build.train.max_length, transfer_logits)
     validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])
     history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.distill.seed,
                                live_dir=Path(args.live_dir), loss_weights=build.loss, teacher=build.teacher,
@@ -58,6 +72,7 @@ def main() -> None:
         student.save_pretrained(tmp)
         build.tokenizer.save_pretrained(tmp)
         description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length,
+                       "augmented_texts": len(transfer) - len(rows),
                        "loss": asdict(build.loss), "history": history}
         (tmp / "textslim_student.json").write_text(json.dumps(description, indent=2) + "\n")
     best = max(history, key=lambda e: e["eval_macro_f1"])

@@ -9,7 +9,7 @@ from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.evaluation import STUDENT_FILE, student_description
-from textslim.onnx_export import export_to_onnx, parity
+from textslim.onnx_export import export_to_onnx, optimize_graph, parity
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,9 @@ def main() -> None:
     max_length = student_description(args.model)["max_length"]
     with atomic_dir(args.out) as tmp:
         export_to_onnx(args.model, tmp)
-        report = parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance)
+        optimization = optimize_graph(tmp, params.export_onnx.optimization)
+        report = {**parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance),
+                  "optimization": optimization}
         for name in ("sparsity.json", STUDENT_FILE):  # the teacher was never pruned: no sparsity.json
             if (Path(args.model) / name).is_file():
                 shutil.copy(Path(args.model) / name, tmp / name)

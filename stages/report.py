@@ -8,7 +8,7 @@ from textslim.atomic import atomic_file, read_json
 from textslim.cli import run_stage
 from textslim.data_report import data_report_lines
 from textslim.params import load_params
-from textslim.report import baseline_line, compression_lines, recipe_notes, render_report
+from textslim.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def main() -> None:
     best = next((r for r in rows if r["name"] == summary["best_student"]), None)
     students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
-    extra = [baseline_line(baseline), "", *compression_lines(students), "## Data", "",
+    extra = [baseline_line(baseline), "", *compression_lines(students), *hardware_lines(summary), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json"))]
     with atomic_file(args.out) as tmp:
         tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,

@@ -57,3 +57,40 @@ def test_int8_predictions_agree_with_fp32(exported):
 ])
 def test_preset_follows_cpu_features(flags, machine, expected):
     assert detect_preset(flags, machine) == expected
+
+
+@pytest.mark.parametrize("level", ["O1", "O2", "O3"])
+def test_graph_optimization_keeps_parity_and_quantizes(tiny_teacher, tmp_path, level):
+    import onnx
+
+    from textslim.onnx_export import optimize_graph
+
+    export_to_onnx(tiny_teacher, tmp_path / "onnx")
+    before = {node.op_type for node in onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph.node}
+    assert optimize_graph(tmp_path / "onnx", level) == level
+    after = {node.op_type for node in onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph.node}
+    if level != "O1":  # the transformer fusions replace the layer norms' elementary ops
+        assert "SkipLayerNormalization" in after and "SkipLayerNormalization" not in before
+    assert parity(tiny_teacher, tmp_path / "onnx", TEXTS[:16], 64, 1e-4)["max_abs_diff"] <= 1e-4
+    quantize_dynamic(tmp_path / "onnx", tmp_path / "int8", "avx2", per_channel=True)
+    copy_model_files(tmp_path / "onnx", tmp_path / "int8")
+    fp32 = OnnxClassifier(tmp_path / "onnx", "model.onnx", 32).logits(TEXTS)
+    int8 = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32).logits(TEXTS)
+    margin = np.abs(fp32[:, 0] - fp32[:, 1])
+    confident = margin > np.percentile(margin, 20)  # as for the unoptimized graph above
+    assert (fp32.argmax(-1) == int8.argmax(-1))[confident].mean() >= 0.9
+
+
+def test_graph_optimization_leaves_types_optimum_cannot_fuse(tmp_path):
+    from textslim.onnx_export import optimize_graph
+
+    (tmp_path / "config.json").write_text('{"model_type": "textslim-lstm"}')
+    assert optimize_graph(tmp_path, "O2").startswith("none (textslim-lstm")
+    assert optimize_graph(tmp_path, "none") == "none"
+
+
+def test_unknown_optimization_level_names_the_param():
+    from textslim.params import ExportParams
+
+    with pytest.raises(TextslimError, match="export_onnx.optimization"):
+        ExportParams(optimization="O9").validate()

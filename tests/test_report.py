@@ -60,11 +60,40 @@ def test_benchmark_times_every_classifier_interleaved():
             import numpy as np
             return np.zeros((len(texts), 2))
 
-    timings = benchmark({"a": Fake("a"), "b": Fake("b")}, ["x"] * 6, warmup=1, throughput_texts=["x"] * 3,
-                        batch_size=2, rounds=1, block=3)
+    timings = benchmark({"a": {1: Fake("a")}, "b": {1: Fake("b")}}, ["x"] * 6, warmup=1,
+                        throughput_texts=["x"] * 3, batch_sizes=[2], rounds=1, threads=1, block=3)
     assert set(timings) == {"a", "b"}
     # after one warm-up call each: blocks of 2 settle + 3 timed calls, the order rotating each round
     assert calls[2:22] == ["a"] * 5 + ["b"] * 5 + ["b"] * 5 + ["a"] * 5
+
+
+def test_benchmark_times_each_thread_count_and_batch_size_in_one_rotation():
+    import numpy as np
+    import torch
+
+    seen = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def logits(self, texts):
+            seen.append((self.name, torch.get_num_threads(), len(texts)))
+            return np.zeros((len(texts), 2))
+
+    before = torch.get_num_threads()
+    try:
+        timings = benchmark({"a": {1: Fake("a1"), 2: Fake("a2")}}, ["x"] * 4, warmup=0, throughput_texts=["x"] * 16,
+                            batch_sizes=[1, 8], rounds=2, threads=2, block=2)
+    finally:
+        torch.set_num_threads(before)
+    timing = timings["a"]
+    assert set(timing.batch1_ms_by_threads) == {1, 2} and set(timing.texts_per_s_by_batch) == {1, 8}
+    assert timing.texts_per_s == timing.texts_per_s_by_batch[8]  # the headline is at the largest batch
+    # each thread count's classifier ran with torch set to that many threads; batches ran with `threads`
+    assert {(name, threads) for name, threads, _ in seen} == {("a1", 1), ("a2", 2)}
+    assert {size for name, _, size in seen if name == "a2"} == {1, 8}
+    assert {size for name, _, size in seen if name == "a1"} == {1}
 
 
 def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():

@@ -23,6 +23,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from textslim import distributed
 from textslim.metrics import eval_metrics
 from textslim.params import TrainParams
 
@@ -178,21 +179,24 @@ def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                      layer_map: list[int] | None = None) -> list[dict]:
     """Train in place; keep the epoch with the best validation macro-F1. Returns the per-epoch eval log.
 
-    teacher and layer_map are needed only for an intermediate-layer loss (loss_weights.hidden > 0).
+    teacher and layer_map are needed only for an intermediate-layer loss (loss_weights.hidden > 0). Under torchrun
+    (textslim.distributed) every process trains its share of each batch; only rank 0 returns, the others exit.
     """
+    batch_size = distributed.per_device_batch_size(params)  # params.batch_size in one process
     callbacks = [EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience)]
-    if live_dir is not None:
+    if live_dir is not None and distributed.is_main_process():
         callbacks.append(epoch_curves_callback(live_dir))
     with tempfile.TemporaryDirectory(prefix="textslim-ckpt-") as checkpoints:
         args = TrainingArguments(
-            output_dir=checkpoints, num_train_epochs=params.epochs, per_device_train_batch_size=params.batch_size,
-            per_device_eval_batch_size=params.batch_size * 2, warmup_ratio=params.warmup_ratio,
+            output_dir=checkpoints, num_train_epochs=params.epochs, per_device_train_batch_size=batch_size,
+            per_device_eval_batch_size=batch_size * 2, warmup_ratio=params.warmup_ratio,
             eval_strategy="epoch", save_strategy="epoch", save_only_model=True, save_total_limit=1,
             load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
             logging_strategy="epoch", report_to=[], seed=seed, data_seed=seed,
             remove_unused_columns=False,  # keeps teacher_logits, which the model's forward does not take
             group_by_length=True,  # batches of similar length: far less padding, much faster on a CPU
             fp16=torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=False,
+            **distributed.training_arguments(),  # DDP's; none in one process
         )
         trainer = DistillationTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=validation, data_collator=_Collator(tokenizer),
@@ -200,6 +204,8 @@ def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             loss_weights=loss_weights, teacher=teacher, layer_map=layer_map)
         trainer.train()
         history = [entry for entry in trainer.state.log_history if "eval_macro_f1" in entry]
+    # Only rank 0 saved checkpoints, so only rank 0 reloaded the best epoch: the other ranks stop here.
+    distributed.end_training()
     best = max(history, key=lambda e: e["eval_macro_f1"])
     log.info("best epoch %.0f: validation accuracy %.4f, macro-F1 %.4f", best["epoch"], best["eval_accuracy"],
              best["eval_macro_f1"])

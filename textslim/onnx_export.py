@@ -2,10 +2,12 @@
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from textslim.atomic import atomic_file
 from textslim.errors import TextslimError
 from textslim.inference import OUR_MODEL_TYPES, OnnxClassifier, TorchClassifier, prepare_loading
 
@@ -38,6 +40,40 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     main_export(model_name_or_path=str(model_dir), output=str(out_dir), task="text-classification",
                 device="cpu", do_validation=False)  # validated below, on real texts rather than random ids
     return Path(out_dir) / "model.onnx"
+
+
+def optimize_graph(onnx_dir: str | Path, level: str) -> str:
+    """Rewrite onnx_dir/model.onnx with optimum's ORTOptimizer at `level`, before quantization; return what was done.
+
+    O1: ONNX Runtime's basic graph rewrites; O2: plus the transformer fusions (attention, layer norm, GELU, embedding);
+    O3: plus the fast GELU approximation. ONNX Runtime applies its own fusions again when a session loads the graph,
+    so an offline level pays only where it finds more (reports/graph-optimization.md measures it). A graph optimum has
+    no fusion patterns for (our BiLSTM, SetFit's wrapper type) is left as exported, and the result says so.
+    """
+    if level == "none":
+        return "none"
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    from optimum.onnxruntime import ORTOptimizer
+    from optimum.onnxruntime.configuration import AutoOptimizationConfig
+    from optimum.onnxruntime.utils import ORTConfigManager
+
+    onnx_dir = Path(onnx_dir)
+    model_type = json.loads((onnx_dir / "config.json").read_text()).get("model_type", "")
+    if model_type not in ORTConfigManager._conf:  # the table optimum checks (it raises a KeyError listing it)
+        log.info("export_onnx.optimization %s: optimum has no graph optimizations for %s; left as exported", level,
+                 model_type)
+        return f"none ({model_type}: not a type optimum optimizes)"
+    optimizer = ORTOptimizer.from_pretrained(str(onnx_dir), file_names=["model.onnx"])
+    with tempfile.TemporaryDirectory(prefix="textslim-opt-") as tmp:
+        optimizer.optimize(save_dir=tmp, optimization_config=AutoOptimizationConfig.with_optimization_level(level))
+        optimized = onnx.load(str(Path(tmp) / "model_optimized.onnx"))
+    # The quantizer needs every tensor's type, which ONNX's shape inference cannot give for ONNX Runtime's fused ops
+    # (com.microsoft domain); ONNX Runtime's own symbolic shape inference knows them.
+    typed = SymbolicShapeInference.infer_shapes(optimized, auto_merge=True)
+    with atomic_file(onnx_dir / "model.onnx") as tmp_file:
+        onnx.save(typed, str(tmp_file))
+    return level
 
 
 def parity(model_dir: str | Path, onnx_dir: str | Path, texts: list[str], max_length: int,

@@ -4,6 +4,7 @@ Every check fails with a TextslimError naming the key (`distill.alpha`) and what
 """
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -98,6 +99,24 @@ class DistillParams(TrainParams):
         check_param(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
 
 
+@dataclass(frozen=True)
+class AugmentParams:
+    """The augmented transfer set: training texts with words swapped for GloVe neighbours, labelled by the teacher."""
+
+    size: int = 0  # augmented texts added to every student's transfer set; 0: none
+    replace_probability: float = 0.4  # each word's chance of being swapped (TinyBERT's p_t)
+    neighbours: int = 15  # a swapped word becomes one of its K nearest GloVe words (TinyBERT's K)
+    candidate_words: int = 50_000  # neighbours come from GloVe's most frequent words only: no rare debris
+
+    def validate(self) -> None:
+        check_param(self.size >= 0, "augment.size", "an integer >= 0 (0: no augmentation)", self.size)
+        check_param(0 < self.replace_probability <= 1, "augment.replace_probability", "a number in (0, 1]",
+                    self.replace_probability)
+        check_param(self.neighbours >= 1, "augment.neighbours", "an integer >= 1", self.neighbours)
+        check_param(self.candidate_words >= self.neighbours + 1, "augment.candidate_words",
+                    "an integer > augment.neighbours", self.candidate_words)
+
+
 PRUNE_METHODS = ("structured", "unstructured", "none")
 VOCABULARIES = ("training", "full")
 
@@ -130,12 +149,16 @@ class PruneParams:
 
 @dataclass(frozen=True)
 class ExportParams:
+    OPTIMIZATION_LEVELS: typing.ClassVar[tuple[str, ...]] = ("none", "O1", "O2", "O3")  # optimum's; O4 is fp16 (GPU)
     tolerance: float = 1e-4
     parity_texts: int = 64
+    optimization: str = "none"
 
     def validate(self) -> None:
         check_param(self.tolerance > 0, "export_onnx.tolerance", "a number > 0", self.tolerance)
         check_param(self.parity_texts >= 1, "export_onnx.parity_texts", "an integer >= 1", self.parity_texts)
+        check_param(self.optimization in self.OPTIMIZATION_LEVELS, "export_onnx.optimization",
+                    f"one of {', '.join(self.OPTIMIZATION_LEVELS)}", self.optimization)
 
 
 @dataclass(frozen=True)
@@ -184,15 +207,24 @@ class BaselineParams:
 class CompareParams:
     latency_texts: int = 200
     warmup: int = 20
-    throughput_batch_size: int = 32
+    throughput_batch_sizes: tuple[int, ...] = (1, 8, 32)  # the headline texts/s is at the largest
     throughput_rounds: int = 3
     threads: int = 0  # 0: every core the machine has
+    latency_threads: tuple[int, ...] = (1, 2)  # batch-1 latency at these thread counts too, in the same rotation
 
     def validate(self) -> None:
-        for name in ("latency_texts", "throughput_batch_size", "throughput_rounds"):
+        for name in ("latency_texts", "throughput_rounds"):
             check_param(getattr(self, name) >= 1, f"compare.{name}", "an integer >= 1", getattr(self, name))
+        for name in ("throughput_batch_sizes", "latency_threads"):
+            values = getattr(self, name)
+            check_param(len(values) > 0 and all(v >= 1 for v in values), f"compare.{name}",
+                        "a non-empty list of integers >= 1", list(values))
         check_param(self.warmup >= 0, "compare.warmup", "an integer >= 0", self.warmup)
         check_param(self.threads >= 0, "compare.threads", "an integer >= 0 (0: all cores)", self.threads)
+
+    def main_threads(self) -> int:
+        """The thread count of the headline figures (and of the roofline's peaks)."""
+        return self.threads or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -201,6 +233,7 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     teacher: TeacherParams = field(default_factory=TeacherParams)
     distill: DistillParams = field(default_factory=DistillParams)
+    augment: AugmentParams = field(default_factory=AugmentParams)
     prune: PruneParams = field(default_factory=PruneParams)
     export_onnx: ExportParams = field(default_factory=ExportParams)
     quantize: QuantizeParams = field(default_factory=QuantizeParams)

@@ -1,7 +1,5 @@
 """Assemble the comparison: one row per model variant, ratios against the teacher, a markdown table."""
 
-from dataclasses import asdict
-
 import pandas as pd
 
 from textslim.bench import Timing
@@ -15,13 +13,15 @@ STUDENT_FORMS = {
     "onnx-fp32": ("fp32", "onnxruntime"),
     "onnx-int8": ("int8", "onnxruntime"),
 }
+BATCH1_FIGURES = ("accuracy_batch1", "macro_f1_batch1", "flips_vs_batched")  # INT8 forms, from the evaluate stage
 
 
 def _row(name, student, form, runtime, path, model_file, params, size_bytes, test, max_length) -> dict:
     return {"name": name, "student": student, "form": form, "runtime": runtime, "path": path,
             "model_file": model_file, "max_length": max_length, "params": int(params),
             "size_mb": round(size_bytes / 1e6, 3),
-            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
+            "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
+            **{key: test[key] for key in BATCH1_FIGURES if key in test}}
 
 
 def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_dir: str, baseline_dir: str,
@@ -49,7 +49,10 @@ def with_timings(rows: list[dict], timings: dict[str, Timing]) -> list[dict]:
     out = []
     for row in rows:
         timing = timings[row["name"]]
-        figures = {**row, **{k: round(v, 3) for k, v in asdict(timing).items()},
+        figures = {**row, "batch1_ms_median": round(timing.batch1_ms_median, 3),
+                   "batch1_ms_p95": round(timing.batch1_ms_p95, 3), "texts_per_s": round(timing.texts_per_s, 3),
+                   **{f"batch1_ms_threads{n}": round(ms, 3) for n, ms in timing.batch1_ms_by_threads.items()},
+                   **{f"texts_per_s_batch{b}": round(rate, 3) for b, rate in timing.texts_per_s_by_batch.items()},
                    "delta_accuracy_vs_teacher": round(row["accuracy"] - by_name["teacher"]["accuracy"], 6)}
         for reference, suffix in (("teacher", ""), ("teacher-int8", "_int8")):
             if reference in by_name:
@@ -149,7 +152,7 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} dynamic quantization; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
-        f"{cfg.throughput_batch_size} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
+        f"{max(cfg.throughput_batch_sizes)} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
         "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32).", "",
         markdown_table(rows, baseline_accuracy), "",
     ]
@@ -170,3 +173,69 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         lines += ["Recipes:", "", *notes, ""]
     lines += [*extra, ""]
     return "\n".join(lines)
+
+
+def _table(records: list[dict]) -> str:
+    return pd.DataFrame(records).to_markdown(index=False, disable_numparse=True)
+
+
+def hardware_lines(summary: dict) -> list[str]:
+    """The roofline, threads and batch, INT8 at batch 1, and where the best student's batch-1 time goes."""
+    rows, peaks = summary["variants"], summary["peaks"]
+    batch = max(summary["throughput_batch_sizes"])
+    threads = summary["threads"]
+    lines = ["## Against the hardware's floor", "",
+             f"GEMM peaks measured by the compare stage with {threads} threads (square {1024}×{1024} matmuls): fp32 "
+             f"{peaks['fp32']:.0f} GFLOP/s (PyTorch {peaks['torch_fp32']:.0f}, ONNX Runtime {peaks['ort_fp32']:.0f}), "
+             f"int8 {peaks['ort_int8']:.0f} GOP/s (ONNX Runtime MatMulInteger). FLOPs per text at the test split's "
+             "median token count with each model's own tokenizer (torch's FLOP counter). Floor: weight GEMMs at the "
+             "int8 peak for INT8 forms (fp32 otherwise), attention matmuls at the fp32 peak. ×floor: measured time "
+             f"over the floor (batch 1: the median call, tokenizer included; batch {batch}: one batch at the measured "
+             "texts/s).", ""]
+    lines.append(_table([{
+        "model": r["name"], "tokens": r["tokens"], "GFLOP/text": f"{r['gflops_per_text']:.3f}",
+        "tokenizer ms": f"{r['tokenizer_ms']:.3f}",
+        "batch-1 floor / measured ms": f"{r['floor_ms_batch1']:.3f} / {r['batch1_ms_median']:.2f}",
+        "batch-1 ×floor": f"{r['vs_floor_batch1']:.0f}×",
+        f"batch-{batch} floor / measured ms": f"{r[f'floor_ms_batch{batch}']:.2f} / "
+                                             f"{1e3 * batch / r[f'texts_per_s_batch{batch}']:.2f}",
+        f"batch-{batch} ×floor": f"{r[f'vs_floor_batch{batch}']:.1f}×",
+    } for r in rows if "tokens" in r]))
+    lines += ["", "TF-IDF + logistic regression has no row: its arithmetic is sparse, no GEMM floor applies.", "",
+              "## Threads and batch size", "",
+              "Batch-1 latency (median ms) at each thread count, and texts/s at each batch size with "
+              f"{threads} threads, all in the same interleaved run (texts/s at batch 1: 1000 / the mean batch-1 "
+              "time).", ""]
+    thread_counts, batch_sizes = summary["latency_threads"], summary["throughput_batch_sizes"]
+    lines.append(_table([{
+        "model": r["name"], **{f"batch-1 ms, {n} thread{'s' if n > 1 else ''}": f"{r[f'batch1_ms_threads{n}']:.2f}"
+                               for n in thread_counts},
+        **{f"texts/s, batch {b}": f"{r[f'texts_per_s_batch{b}']:.0f}" for b in batch_sizes},
+    } for r in rows]))
+    int8 = [r for r in rows if "flips_vs_batched" in r]
+    if int8:
+        lines += ["", "## INT8 accuracy at the batch size it is served at", "",
+                  "Dynamic INT8 computes activation scales per call, so a prediction can depend on the texts batched "
+                  "with it. The evaluate stage scores every INT8 form at batch 64 (the table above) and one text per "
+                  "call (the condition its latency is quoted at); flips: test texts predicted differently.", ""]
+        lines.append(_table([{
+            "model": r["name"], "accuracy, batch 64": f"{100 * r['accuracy']:.2f}",
+            "accuracy, batch 1": f"{100 * r['accuracy_batch1']:.2f}",
+            "macro-F1, batch 1": f"{100 * r['macro_f1_batch1']:.2f}", "flipped predictions": r["flips_vs_batched"],
+        } for r in int8]))
+    breakdown = summary.get("where_the_time_goes")
+    if breakdown:
+        best = next(r for r in rows if r["name"] == summary["best_student"])
+        ops = ", ".join(f"{op} {ms:.3f}" for op, ms in breakdown["top_ops_ms"].items())
+        lines += ["", f"## Where the time goes: {best['name']} at batch 1", "",
+                  f"- Measured call, tokenizer included: {best['batch1_ms_median']:.3f} ms (median).",
+                  f"- Tokenizer: {breakdown['tokenizer_ms']:.3f} ms.",
+                  "- ONNX Runtime session call on pre-tokenized input: "
+                  f"{breakdown['session_run_ms']:.3f} ms, of which op kernels {breakdown['op_kernels_ms']:.3f} ms "
+                  "(ONNX Runtime's profiler; the profiler's own cost "
+                  f"inflates this a little) and {breakdown['rest_of_call_ms']:.3f} ms outside the kernels "
+                  "(input checks, allocation, thread hand-offs).",
+                  f"- Kernels by op type, ms per call: {ops}; the other op types {breakdown['other_ops_ms']:.3f}.",
+                  f"- Arithmetic at the int8 peak (the floor): {breakdown['floor_ms']:.4f} ms, "
+                  f"{100 * breakdown['floor_ms'] / best['batch1_ms_median']:.1f}% of the measured call."]
+    return [*lines, ""]

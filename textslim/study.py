@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from textslim.bench import benchmark
 from textslim.data import read_prepared
@@ -67,8 +68,9 @@ def onnx_variant(directory: Path, max_length: int, model_file: str = "model.onnx
 def measure(variants: dict[str, Variant], test: pd.DataFrame, labels: list[str], latency_texts: int) -> pd.DataFrame:
     """One row per variant: accuracy, MB on disk, batch-1 median ms, texts/s, and ratios against the first variant."""
     texts = test["text"].tolist()
-    timings = benchmark({name: v.classifier for name, v in variants.items()}, texts[:latency_texts], warmup=20,
-                        throughput_texts=texts[:512], batch_size=32, rounds=3)
+    threads = torch.get_num_threads()
+    timings = benchmark({name: {threads: v.classifier} for name, v in variants.items()}, texts[:latency_texts],
+                        warmup=20, throughput_texts=texts[:512], batch_sizes=[32], rounds=3, threads=threads)
     rows = []
     for name, variant in variants.items():
         scores = evaluate_classifier(variant.classifier, test, labels, batch_size=64)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 import sys
 from pathlib import Path
 
 from textslim.cli import run_stage
 from textslim.errors import TextslimError
+from textslim.serve.batching import MAX_WAIT_MS  # asyncio only: no numpy, no models
 
 log = logging.getLogger("textslim.serve")
 
@@ -23,6 +25,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--root", default=".", help="repo root that summary paths are relative to (default: .)")
     parser.add_argument("--max-texts", type=int, default=64, help="most texts per /predict request (default: 64)")
     parser.add_argument("--max-chars", type=int, default=10_000, help="most characters per text (default: 10000)")
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=2.0,
+        help="micro-batching: how long a request waits for others to the same model to share its call (default: 2)",
+    )
+    parser.add_argument(
+        "--batch-max-texts",
+        type=int,
+        default=32,
+        help="micro-batching: most texts in one model call; a larger request runs alone, unsplit (default: 32)",
+    )
+    parser.add_argument(
+        "--no-batching", action="store_true", help="turn micro-batching off: one model call per request"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="skip uvicorn's per-request log (load tests)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser.parse_args(argv)
@@ -37,14 +54,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_batching(args: argparse.Namespace) -> None:
+    """Refuse batch limits that would never let a batch leave (0, negative, NaN) or stall every request."""
+    if not (math.isfinite(args.batch_wait_ms) and 0 < args.batch_wait_ms <= MAX_WAIT_MS):
+        raise TextslimError(f"--batch-wait-ms must be in (0, {MAX_WAIT_MS:g}] ms, got {args.batch_wait_ms:g}")
+    if args.batch_max_texts < 1:
+        raise TextslimError(f"--batch-max-texts must be at least 1, got {args.batch_max_texts}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Check the summary exists (before the heavy imports), build the app, run uvicorn."""
+    """Check the summary exists and the flags (before the heavy imports), build the app, run uvicorn."""
     args = parse_args(argv)
     summary = Path(args.summary)
     if not summary.is_file():
         raise TextslimError(f"no pipeline results at {args.summary}: run `make repro` first")
     if not 0 < args.port < 65536:
         raise TextslimError(f"--port must be in 1..65535, got {args.port}")
+    check_batching(args)
     if not _is_loopback(args.host):
         # Allowed, but said out loud: the API has no authentication.
         log.warning("binding %s: the server is reachable from other machines and has no authentication", args.host)
@@ -53,7 +79,19 @@ def main(argv: list[str] | None = None) -> None:
 
     from textslim.serve.app import create_app
 
-    app = create_app(summary, root=Path(args.root), max_texts=args.max_texts, max_chars=args.max_chars)
+    app = create_app(
+        summary,
+        root=Path(args.root),
+        max_texts=args.max_texts,
+        max_chars=args.max_chars,
+        batching=not args.no_batching,
+        batch_max_texts=args.batch_max_texts,
+        batch_wait_ms=args.batch_wait_ms,
+    )
+    if args.no_batching:
+        log.info("micro-batching off: one model call per request")
+    else:
+        log.info("micro-batching: up to %d texts per call, %g ms wait", args.batch_max_texts, args.batch_wait_ms)
     log.info("serving on http://%s:%d/ (docs at /docs)", args.host, args.port)
     # One worker: every model is loaded once in this process and the cores are shared by the runtimes.
     uvicorn.run(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textslim.errors import TextslimError
+from textslim.serve.batching import MAX_WAIT_MS, MicroBatcher
 from textslim.serve.runtimes import OnnxRuntime, Runtime, TorchRuntime
 
 log = logging.getLogger(__name__)
@@ -168,26 +169,49 @@ def create_app(
     root: str | Path | None = None,
     max_texts: int = 64,
     max_chars: int = 10_000,
+    batching: bool = True,
+    batch_max_texts: int = 32,
+    batch_wait_ms: float = 2.0,
 ) -> FastAPI:
-    """Build the app: models from summary_path (paths relative to root, default cwd) and request limits."""
+    """Build the app: models from summary_path (paths relative to root, default cwd), request limits, batching.
+
+    With batching, concurrent requests for one model share a model call of up to batch_max_texts texts, gathered
+    for at most batch_wait_ms; without it every request is a call of its own.
+    """
     if max_texts < 1 or max_chars < 1:
         raise TextslimError("max_texts and max_chars must be at least 1")
+    if batch_max_texts < 1 or not (math.isfinite(batch_wait_ms) and 0 < batch_wait_ms <= MAX_WAIT_MS):
+        raise TextslimError(
+            f"batch_max_texts must be at least 1 and batch_wait_ms in (0, {MAX_WAIT_MS:g}], "
+            f"got {batch_max_texts} and {batch_wait_ms}"
+        )
     root = Path(root) if root is not None else Path.cwd()
     summary = load_summary(Path(summary_path))
     runtimes = load_runtimes(summary, root)
     by_name = {v["name"]: v for v in summary["variants"]}
     default_model = summary.get("best_student") if summary.get("best_student") in runtimes else None
 
-    # One inference thread with a FIFO queue: the runtimes' own threads already use every core, the queue serves
-    # requests in arrival order, and waiting requests hold no threadpool thread, so /health and the page stay
-    # responsive under load. Never shut down by the app: an idle worker ends with the process, and an app whose
-    # lifespan has ended (a closed TestClient) can still serve again.
+    # One inference thread: the runtimes' own threads already use every core. Requests wait in their model's
+    # batcher (in arrival order, holding no threadpool thread, so /health and the page stay responsive under load)
+    # and each batch is one job here. Never shut down by the app: an idle worker ends with the process, and an app
+    # whose lifespan has ended (a closed TestClient) can still serve again.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textslim-inference")
     # Warm up on that same thread: PyTorch's OpenMP pool belongs to the thread that first runs a parallel op, and a
     # second pool (main thread for warm-up, worker for requests) fights the first for the cores. Measured here: the
     # teacher took 17 ms a call from the worker after a main-thread warm-up, 9 ms when the worker did everything.
     for runtime in runtimes.values():
         executor.submit(runtime.warm_up).result()
+    # Batching off is the same path with batches of one request and no gathering wait: one queue discipline, one
+    # response shape. A request larger than batch_max_texts still runs, alone.
+    batch_settings = {
+        "enabled": batching,
+        "max_texts": batch_max_texts if batching else 1,
+        "wait_ms": batch_wait_ms if batching else 0.0,
+    }
+    batchers = {
+        name: MicroBatcher(runtime, executor, batch_settings["max_texts"], batch_settings["wait_ms"])
+        for name, runtime in runtimes.items()
+    }
     # FastAPI's own /docs and /redoc load their JavaScript from a CDN and stay blank offline; fastapi-offline (pinned)
     # serves the same pages with its bundled copies.
     app = FastAPIOffline(title="textslim", description="Compressed text classifiers, side by side.", version="1")
@@ -226,6 +250,7 @@ def create_app(
             "best_student": summary.get("best_student"),
             "threads": summary.get("threads", 1),
             "limits": {"max_texts": max_texts, "max_chars": max_chars},
+            "batching": batch_settings,
             "models": [
                 {
                     "name": name,
@@ -242,7 +267,13 @@ def create_app(
 
     @app.post("/predict", responses={400: {"description": "Malformed JSON"}, 422: {"description": "Invalid request"}})
     async def predict(body: PredictRequest) -> dict[str, Any]:
-        """Classify texts with one model in one batched call; long texts are truncated to the model's max length."""
+        """Classify texts with one model; long texts are truncated to the model's max length.
+
+        Concurrent requests for the same model may share one model call (micro-batching): `batch` says how many texts
+        and requests the call held and how long this request waited for it; inference_ms and tokenize_ms are the
+        whole call's, inference_ms_per_text that call's time per text. Dynamic INT8 models quantize per call, so
+        probabilities can move slightly with the texts a request shares a call with.
+        """
         name = body.model if body.model is not None else default_model
         if name is None:
             raise HTTPException(422, f"no model named and the summary names no loaded best student; loaded: "
@@ -263,7 +294,8 @@ def create_app(
             except UnicodeEncodeError:
                 # JSON allows lone surrogates ("\ud800"); the tokenizer cannot take them.
                 raise HTTPException(422, f"texts.{i} is not valid Unicode (lone surrogate)") from None
-        result = await asyncio.get_running_loop().run_in_executor(executor, runtime.predict, texts)
+        answer = await batchers[name].submit(texts)
+        result = answer.result
         return {
             "model": runtime.name,
             "form": runtime.form,
@@ -279,8 +311,9 @@ def create_app(
             ],
             "n_texts": len(texts),
             "inference_ms": result.inference_ms,
-            "inference_ms_per_text": result.inference_ms / len(texts),
+            "inference_ms_per_text": result.inference_ms / answer.batch_texts,
             "tokenize_ms": result.tokenize_ms,
+            "batch": {"texts": answer.batch_texts, "requests": answer.batch_requests, "wait_ms": answer.wait_ms},
         }
 
     def static_route(url: str, filename: str, media_type: str) -> None:

@@ -15,7 +15,8 @@ from textslim.errors import TextslimError
 
 # One lock for every model. On this 2-core box each runtime already uses all cores (intra-op threads), so two
 # inferences at once only thrash each other and inflate the latency we report; fast tokenizers are also not safe to
-# call from several threads at once (RuntimeError "Already borrowed"). Requests queue here, in the threadpool.
+# call from several threads at once (RuntimeError "Already borrowed"). The server already runs every call on one
+# inference thread (requests wait in their model's batcher); the lock keeps any other caller in line too.
 _INFERENCE_LOCK = threading.Lock()
 
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

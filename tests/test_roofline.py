@@ -1,0 +1,82 @@
+"""The roofline's parts: FLOPs that match the formula, the floor, the probes' graphs, the op profile."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from tests.tiny import sentences, tiny_config
+from textslim.onnx_export import export_to_onnx
+from textslim.roofline import (
+    Peaks,
+    Work,
+    _lstm_flops,
+    _matmul_graph,
+    floor_ms,
+    matmul_peaks,
+    median_tokens,
+    op_times,
+    work_per_text,
+)
+
+
+def test_work_per_text_counts_every_linear_and_the_attention_matmuls(tiny_teacher):
+    config = tiny_config()  # the tiny teacher's shape: hidden 32, FFN 37, 4 layers, 2 heads, 2 labels
+    h, ffn, layers, tokens = config.hidden_size, config.intermediate_size, config.num_hidden_layers, 10
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * ffn)  # Q, K, V, output; FFN in and out
+    pooled = 2 * h * h + 2 * h * 2  # the pooler and the classifier, on the [CLS] vector only
+    attention = layers * 2 * (2 * tokens * tokens * h)  # scores (QK^T) and mixing (AV), all heads together
+    work = work_per_text(tiny_teacher, tokens)
+    assert work.weight_flops == layers * per_layer + pooled
+    assert work.other_flops == attention
+    assert work.tokens == tokens
+
+
+def test_lstm_flops_are_four_gates_per_step_per_direction():
+    lstm = torch.nn.LSTM(input_size=5, hidden_size=3, bidirectional=True, num_layers=2)
+    first, second = 2 * 7 * 4 * 2 * (5 + 3) * 3, 2 * 7 * 4 * 2 * (6 + 3) * 3  # layer 2 reads both directions
+    assert _lstm_flops(lstm, tokens=7) == first + second
+
+
+def test_floor_puts_weight_gemms_at_the_int8_peak_only_for_int8_forms():
+    work = Work(tokens=10, weight_flops=4_000_000_000, other_flops=1_000_000_000)
+    peaks = Peaks(torch_fp32=100.0, ort_fp32=50.0, ort_int8=400.0, threads=2)
+    assert peaks.fp32 == 100.0  # the better of the two fp32 GEMMs
+    assert floor_ms(work, peaks, int8=False) == pytest.approx(1e3 * (4 / 100 + 1 / 100))
+    assert floor_ms(work, peaks, int8=True) == pytest.approx(1e3 * (4 / 400 + 1 / 100))
+    assert floor_ms(work, peaks, int8=True, batch=32) == pytest.approx(32 * floor_ms(work, peaks, int8=True))
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_probe_graphs_compute_the_product(tmp_path, integer):
+    size = 16
+    path = tmp_path / "probe.onnx"
+    _matmul_graph(path, integer, size)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (size, size), dtype=np.uint8) if integer else rng.standard_normal((size, size),
+                                                                                               dtype=np.float32)
+    from onnx import load, numpy_helper
+
+    weights = numpy_helper.to_array(load(str(path)).graph.initializer[0])
+    expected = a.astype(np.int64) @ weights.astype(np.int64) if integer else a @ weights
+    np.testing.assert_allclose(session.run(None, {"A": a})[0], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_matmul_peaks_are_measured_rates():
+    peaks = matmul_peaks(threads=1, size=64)
+    assert peaks.threads == 1
+    assert min(peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8) > 0
+
+
+def test_op_times_profile_the_graphs_ops(tiny_teacher, tmp_path):
+    from transformers import AutoTokenizer
+
+    export_to_onnx(tiny_teacher, tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    texts = sentences(8)["text"].tolist()
+    feeds = [{k: v.astype(np.int64) for k, v in tokenizer([t], return_tensors="np").items()} for t in texts]
+    times = op_times(tmp_path / "model.onnx", threads=1, feeds=feeds, runs=5)
+    assert "MatMul" in times and "session overhead" in times
+    assert all(ms >= 0 for ms in times.values())
+    assert median_tokens(tokenizer, texts, max_length=64) == int(np.median([len(f["input_ids"][0]) for f in feeds]))

@@ -1,0 +1,233 @@
+"""How far each model is from what this CPU can do: matmul peaks, FLOPs per text, the floor time and the ratio.
+
+The floor is the time the model's arithmetic would take at the GEMM peak this CPU reaches with the configured threads:
+weight GEMMs (what dynamic INT8 quantizes) at the int8 peak for INT8 forms, everything else at the fp32 peak.
+A measured time divided by its floor says how much of that time is not arithmetic at peak: small GEMMs that cannot
+fill the cores, memory-bound ops (layer norm, softmax, GELU, quantize/dequantize), per-call overhead, tokenization.
+"""
+
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from textslim.inference import ort_session, prepare_loading
+
+PROBE_SIZE = 1024  # square GEMMs this big reach the kernels' peak on a CPU; the model's own GEMMs are far smaller
+PROBE_REPEATS = 10
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """GEMM throughput this CPU reaches, in GFLOP/s (int8: billions of multiply-adds x 2 per second)."""
+
+    torch_fp32: float
+    ort_fp32: float
+    ort_int8: float  # ONNX Runtime's integer GEMM (MatMulInteger, uint8 x int8 -> int32): what INT8 graphs run
+    threads: int
+
+    @property
+    def fp32(self) -> float:
+        return max(self.torch_fp32, self.ort_fp32)
+
+
+def _median_seconds(run, repeats: int = PROBE_REPEATS) -> float:
+    for _ in range(3):  # warm-up: packing, thread pool start
+        run()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def _matmul_graph(path: Path, integer: bool, size: int) -> None:
+    """A one-node ONNX graph: activations (input) x weights (initializer), as a dynamic-INT8 or fp32 graph runs it."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    rng = np.random.default_rng(0)
+    if integer:
+        weights = numpy_helper.from_array(rng.integers(-127, 128, (size, size), dtype=np.int8), "W")
+        node = helper.make_node("MatMulInteger", ["A", "W"], ["Y"])
+        a_type, y_type = TensorProto.UINT8, TensorProto.INT32
+    else:
+        weights = numpy_helper.from_array(rng.standard_normal((size, size), dtype=np.float32), "W")
+        node = helper.make_node("MatMul", ["A", "W"], ["Y"])
+        a_type = y_type = TensorProto.FLOAT
+    graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("A", a_type, [size, size])],
+                              [helper.make_tensor_value_info("Y", y_type, [size, size])], [weights])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def matmul_peaks(threads: int, size: int = PROBE_SIZE) -> Peaks:
+    """The fp32 GEMM peak of PyTorch and of ONNX Runtime, and ONNX Runtime's int8 GEMM peak, with `threads`."""
+    flops = 2 * size**3
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch_fp32 = flops / _median_seconds(lambda: torch.mm(a, b)) / 1e9
+    rng = np.random.default_rng(1)
+    inputs = {False: rng.standard_normal((size, size), dtype=np.float32),
+              True: rng.integers(0, 256, (size, size), dtype=np.uint8)}
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="textslim-probe-") as tmp:
+        for integer, feed in inputs.items():
+            path = Path(tmp) / f"{'int8' if integer else 'fp32'}.onnx"
+            _matmul_graph(path, integer, size)
+            session = ort_session(path, threads)
+            rates[integer] = flops / _median_seconds(lambda: session.run(None, {"A": feed})) / 1e9  # noqa: B023
+    return Peaks(torch_fp32=round(torch_fp32, 1), ort_fp32=round(rates[False], 1), ort_int8=round(rates[True], 1),
+                 threads=threads)
+
+
+@dataclass(frozen=True)
+class Work:
+    """The arithmetic of one text at a given token length."""
+
+    tokens: int
+    weight_flops: int  # GEMMs against weights (Linear, LSTM gates): int8 in an INT8 graph
+    other_flops: int  # activation x activation matmuls (attention scores and mixing): fp32 in every form
+
+    @property
+    def flops(self) -> int:
+        return self.weight_flops + self.other_flops
+
+
+def _lstm_flops(model: torch.nn.Module, tokens: int) -> int:
+    """Multiply-adds x 2 of every nn.LSTM per text, by hand: torch's FLOP counter has no formula for aten.lstm.
+
+    Each step computes four gates, each a GEMV over [input, hidden] -> hidden, per direction and layer.
+    """
+    total = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.LSTM):
+            directions = 2 if module.bidirectional else 1
+            for layer in range(module.num_layers):
+                inputs = module.input_size if layer == 0 else module.hidden_size * directions
+                total += directions * tokens * 4 * 2 * (inputs + module.hidden_size) * module.hidden_size
+    return total
+
+
+def median_tokens(tokenizer, texts: list[str], max_length: int) -> int:
+    """The median token count of the texts with this tokenizer (a trimmed vocabulary splits words into more pieces)."""
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    return int(np.median(lengths))
+
+
+def work_per_text(model_dir: str | Path, tokens: int) -> Work:
+    """FLOPs of one forward pass of the saved PyTorch model at `tokens` tokens, counted by torch's FLOP counter.
+
+    Eager attention makes the attention matmuls visible to the counter (the fused SDPA kernel is not counted);
+    recipes that build their encoder themselves (SetFit) keep theirs, and their attention matmuls, about 1% of the
+    arithmetic at these lengths, are left out.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    prepare_loading(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    ids = torch.full((1, tokens), 5, dtype=torch.long)  # the ids do not change the arithmetic, only the length
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    counts = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
+    weights = counts.get("aten.addmm", 0) + counts.get("aten.mm", 0) + _lstm_flops(model, tokens)
+    other = counter.get_total_flops() - counts.get("aten.addmm", 0) - counts.get("aten.mm", 0)
+    return Work(tokens=tokens, weight_flops=int(weights), other_flops=int(other))
+
+
+def floor_ms(work: Work, peaks: Peaks, int8: bool, batch: int = 1) -> float:
+    """The time `batch` texts' arithmetic takes at this CPU's GEMM peaks."""
+    weight_rate = peaks.ort_int8 if int8 else peaks.fp32
+    return 1e3 * batch * (work.weight_flops / (weight_rate * 1e9) + work.other_flops / (peaks.fp32 * 1e9))
+
+
+def tokenizer_ms(tokenizer, texts: list[str], max_length: int) -> float:
+    """The median time to tokenize one text as the classifiers do (numpy tensors, padded, truncated)."""
+    call = iter(texts * 2)
+    return 1e3 * _median_seconds(lambda: tokenizer([next(call)], padding=True, truncation=True,
+                                                   max_length=max_length, return_tensors="np"),
+                                 repeats=len(texts))
+
+
+def op_times(model_path: str | Path, threads: int, feeds: list[dict], runs: int) -> dict[str, float]:
+    """ONNX Runtime's own profile of `runs` calls: the mean ms per call spent in each op type, and the time of a call
+    outside any op ("session overhead": input checks, allocation, thread hand-offs)."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="textslim-profile-") as tmp:
+        options = ort.SessionOptions()  # as inference.ort_session builds them, plus the profiler
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "ort")
+        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        for i in range(runs + 10):  # 10 warm-up calls, profiled too but dropped below
+            session.run(None, feeds[i % len(feeds)])
+        events = json.loads(Path(session.end_profiling()).read_text())
+    runs_seen = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    started = runs_seen[-runs]["ts"]  # the last `runs` calls only
+    events = [e for e in events if e.get("ts", 0) >= started]
+    per_op: dict[str, float] = {}
+    run_us = 0.0
+    for event in events:
+        if event.get("cat") == "Session" and event.get("name") == "model_run":
+            run_us += event["dur"]
+        elif event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            per_op[op] = per_op.get(op, 0.0) + event["dur"]
+    shares = {op: us / runs / 1e3 for op, us in sorted(per_op.items(), key=lambda kv: -kv[1])}
+    shares["session overhead"] = max(run_us / runs / 1e3 - sum(shares.values()), 0.0)
+    return shares
+
+
+def as_dict(peaks: Peaks) -> dict:
+    return {**asdict(peaks), "fp32": peaks.fp32}
+
+
+def torch_source(row: dict, rows: list[dict]) -> str | None:
+    """The PyTorch model whose arithmetic a variant runs: its own for PyTorch forms; for the ONNX forms the model
+    they were exported from (the student's pruned form, or the teacher). None for the TF-IDF baseline."""
+    if row["runtime"] == "pytorch":
+        return row["path"]
+    if row["runtime"] != "onnxruntime":
+        return None
+    source = "teacher" if row["student"] is None else f"{row['student']}-pruned"
+    return next(r["path"] for r in rows if r["name"] == source)
+
+
+def roofline_figures(row: dict, work: Work, peaks: Peaks, batch: int) -> dict:
+    """FLOPs per text, the floor at batch 1 and at `batch`, and the measured time over each floor."""
+    int8 = row["form"] == "onnx-int8"
+    floor_1, floor_n = floor_ms(work, peaks, int8), floor_ms(work, peaks, int8, batch)
+    measured_n = 1e3 * batch / row[f"texts_per_s_batch{batch}"]
+    return {"tokens": work.tokens, "gflops_per_text": round(work.flops / 1e9, 4),
+            "floor_ms_batch1": round(floor_1, 4), f"floor_ms_batch{batch}": round(floor_n, 3),
+            "vs_floor_batch1": round(row["batch1_ms_median"] / floor_1, 1),
+            f"vs_floor_batch{batch}": round(measured_n / floor_n, 1)}
+
+
+def where_the_time_goes(classifier, texts: list[str], threads: int, tokenizer_median_ms: float,
+                        floor_batch1_ms: float, runs: int = 200) -> dict:
+    """A batch-1 call of an ONNX classifier taken apart: tokenizer, op kernels (ONNX Runtime's profiler), the rest of
+    the session call, and the arithmetic floor. The session call is timed unprofiled; the profiler's own cost would
+    otherwise land in "rest of the call"."""
+    feeds = []
+    for text in texts:
+        batch = classifier.tokenizer([text], padding=True, truncation=True, max_length=classifier.max_length,
+                                     return_tensors="np")
+        feeds.append({name: batch[name].astype(np.int64) for name in classifier.input_names})
+    call = iter(feeds * (runs // max(len(feeds), 1) + 2))
+    session_ms = 1e3 * _median_seconds(lambda: classifier.session.run(["logits"], next(call)), repeats=runs)
+    ops = op_times(classifier.session._model_path, threads, feeds, runs)
+    ops.pop("session overhead")
+    kernels_ms = sum(ops.values())
+    top = dict(list(ops.items())[:6])
+    return {"tokenizer_ms": round(tokenizer_median_ms, 4), "session_run_ms": round(session_ms, 4),
+            "op_kernels_ms": round(kernels_ms, 4), "rest_of_call_ms": round(max(session_ms - kernels_ms, 0.0), 4),
+            "top_ops_ms": {op: round(ms, 4) for op, ms in top.items()},
+            "other_ops_ms": round(kernels_ms - sum(top.values()), 4), "floor_ms": round(floor_batch1_ms, 4)}
