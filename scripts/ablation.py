@@ -1,10 +1,13 @@
-"""What each compression step adds, for one student: distillation only, + intermediate-layer loss, + vocabulary
-trimming, + structured pruning (with its recovery distillation), + INT8. Every step is exported to ONNX, so the
-latency differences are the steps' and not the runtime's; all of them, the teacher and teacher-int8 are timed
-interleaved in one process.
+"""What each compression step adds, for one student: distillation only, + intermediate-layer loss, + augmented
+transfer set, + vocabulary trimming, + structured pruning (with its recovery distillation), + INT8. Every step is
+exported to ONNX, so the latency differences are the steps' and not the runtime's; all of them, the teacher and
+teacher-int8 are timed interleaved in one process.
 
     python scripts/ablation.py --student models/students/spread --hidden-student /tmp/spread-hidden \\
-        --out reports/ablation.md
+        --augmented-student /tmp/spread-augmented --out reports/ablation.md
+
+Each optional student is the same recipe distilled again with that step switched on (and the steps above it); the
+pruning rows start from the last of them.
 """
 
 import argparse
@@ -21,6 +24,8 @@ def main() -> None:
     add_study_arguments(parser)
     parser.add_argument("--hidden-student", type=Path,
                         help="the same student distilled with the intermediate-layer loss (hidden_weight > 0)")
+    parser.add_argument("--augmented-student", type=Path,
+                        help="the same student distilled with the augmented transfer set too (augment.size > 0)")
     args = parser.parse_args()
 
     study = load_study(args)
@@ -35,6 +40,10 @@ def main() -> None:
             onnx, _ = export_and_quantize(args.hidden_student, scratch / "hidden", params)
             variants["+ intermediate-layer loss"] = onnx_variant(onnx, length)
             base = args.hidden_student
+        if args.augmented_student:
+            onnx, _ = export_and_quantize(args.augmented_student, scratch / "augmented", params)
+            variants["+ augmented transfer set"] = onnx_variant(onnx, length)
+            base = args.augmented_student
         trimmed = deploy(base, scratch / "trimmed", replace(params.prune, method="none", vocabulary="training"),
                          params, study.splits, study.teacher_logits)
         variants["+ vocabulary trimming"] = onnx_variant(trimmed.onnx, length)
@@ -49,8 +58,9 @@ def main() -> None:
         f"# Ablation: what each step adds to `{args.student}`\n\nEach row adds one step to the row above it; every "
         "student row is an ONNX Runtime graph (fp32 until the INT8 row), so the latency differences are the steps'. "
         f"Structured pruning: heads -{cfg.head_fraction:.0%} (global ranking), FFN -{cfg.ffn_fraction:.0%}, "
-        f"{cfg.recovery_epochs} epoch(s) of recovery distillation. Augmentation of the transfer set is not built "
-        f"yet, so it has no row. Test split ({len(study.splits['test'])} texts); batch-1 latency over "
+        f"{cfg.recovery_epochs} epoch(s) of recovery distillation. Rows that were not given a student "
+        f"(--hidden-student, --augmented-student) are left out. Test split ({len(study.splits['test'])} texts); "
+        "batch-1 latency over "
         f"{args.latency_texts} test texts, every row timed interleaved in one process.\n\n{table}\n")
     print(table)
 

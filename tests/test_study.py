@@ -50,3 +50,18 @@ def test_deploy_prunes_exports_and_quantizes_a_student(tmp_path):
     assert done.report["structured"]["heads_after"] == [1, 1]
     assert (done.onnx / "model.onnx").is_file() and (done.int8 / "model_quantized.onnx").is_file()
     assert (done.int8 / "tokenizer.json").is_file()  # the quantized model ships with its (trimmed) tokenizer
+
+
+def test_graph_optimization_study_measures_every_level_fp32_and_int8(tmp_path, tiny_teacher):
+    from tests.scripts import load_script
+    from textslim.onnx_export import export_to_onnx
+
+    export_to_onnx(tiny_teacher, tmp_path / "onnx")
+    (tmp_path / "onnx" / STUDENT_FILE).write_text(json.dumps({"max_length": 24}))
+    frame = sentences(24, seed=5).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
+    splits = {"train": frame, "validation": frame, "test": frame}
+    study = load_script("graph_optimization")
+    section = study.measure_case("tiny", tiny_teacher, tmp_path / "onnx", Params(), splits, LABELS, latency_texts=4)
+    for level in ("none", "O1", "O2", "O3"):
+        assert f"| {level} fp32" in section and f"| {level} int8" in section
+    assert "SkipLayerNormalization" in section  # O2 and O3 fused the layer norms
