@@ -1,8 +1,11 @@
-"""Quantize one exported student per-tensor and per-channel, and compare accuracy, size and latency side by side.
+"""Quantize one exported student per-tensor, per-channel and static; compare accuracy, size and latency side by side.
 
 The pipeline quantizes with the scheme `quantize.per_channel` names. This script measures what per-channel weights buy
 (accuracy) and cost (latency) against per-tensor on the same graph, on the test split, with latency timed interleaved
-in one process like `compare` does; it is how that param's default was chosen.
+in one process like `compare` does; it is how that param's default was chosen. It also measures static INT8
+(activation ranges calibrated once on training texts, optimum's minmax calibration): dynamic INT8 computes each
+activation's scale per call, so a text's prediction can change with the texts batched with it; static scales cannot.
+For every scheme: accuracy at batch 64 and at batch 1, and the test predictions that differ between the two.
 
     python scripts/int8_schemes.py --onnx models/onnx/spread --out reports/int8-schemes.md
 """
@@ -11,12 +14,46 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from textslim.data import read_prepared
 from textslim.evaluation import student_description
+from textslim.inference import batched_logits
 from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
 from textslim.study import markdown, measure, onnx_variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
+CALIBRATION_TEXTS = 256
+
+
+def quantize_static(onnx_dir: Path, out_dir: Path, preset: str, texts: list[str], max_length: int) -> None:
+    """Static INT8 through optimum: minmax activation ranges from `texts`, one text per calibration call."""
+    import onnxruntime as ort
+    from datasets import Dataset
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
+    from transformers import AutoTokenizer
+
+    inputs = [i.name for i in ort.InferenceSession(str(onnx_dir / "model.onnx")).get_inputs()]
+    encoded = AutoTokenizer.from_pretrained(onnx_dir)(texts, truncation=True, max_length=max_length)
+    dataset = Dataset.from_dict({name: encoded[name] for name in inputs})
+    config = getattr(AutoQuantizationConfig, preset)(is_static=True, per_channel=True)
+    quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
+    ranges = quantizer.fit(dataset=dataset, calibration_config=AutoCalibrationConfig.minmax(dataset),
+                           operators_to_quantize=config.operators_to_quantize,
+                           onnx_augmented_model_name=out_dir.parent / "augmented.onnx")
+    quantizer.quantize(save_dir=str(out_dir), quantization_config=config, calibration_tensors_range=ranges)
+
+
+def batch_one_columns(variants: dict, test) -> dict[str, tuple[float, int]]:
+    """Accuracy one text per call, and the predictions that differ from batches of 64, per variant."""
+    texts, labels = test["text"].tolist(), test["label"].to_numpy()
+    out = {}
+    for name, variant in variants.items():
+        batched = batched_logits(variant.classifier, texts, 64).argmax(-1)
+        alone = batched_logits(variant.classifier, texts, 1).argmax(-1)
+        out[name] = (float((alone == labels).mean()), int((alone != batched).sum()))
+    return out
 
 
 def main() -> None:
@@ -40,12 +77,24 @@ def main() -> None:
             quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
             copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
             variants[name] = onnx_variant(out, max_length, "model_quantized.onnx")
-        table = markdown(measure(variants, test, labels, args.latency_texts))
+        calibration = splits["train"]["text"].sample(CALIBRATION_TEXTS, random_state=0).tolist()
+        quantize_static(args.onnx, Path(tmp) / "static", preset, calibration, max_length)
+        copy_model_files(args.onnx, Path(tmp) / "static")
+        variants["static (per-channel)"] = onnx_variant(Path(tmp) / "static", max_length, "model_quantized.onnx")
+        frame = measure(variants, test, labels, args.latency_texts)
+        alone = batch_one_columns(variants, test)
+        table = markdown(frame)
+        flips = pd.DataFrame([{"variant": name, "accuracy, batch 64": f"{100 * acc:.2f}",
+                               "accuracy, batch 1": f"{100 * alone[name][0]:.2f}",
+                               "predictions that differ": alone[name][1]}
+                              for name, acc in zip(frame["variant"], frame["accuracy"])])
+        table += "\n\n" + flips.to_markdown(index=False, disable_numparse=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     label = args.label or f"`{args.onnx}`"
-    args.out.write_text(f"# INT8 weight schemes for {label}\n\nDynamic quantization, preset `{preset}`, "
+    args.out.write_text(f"# INT8 schemes for {label}\n\nDynamic quantization (static where named), preset `{preset}`, "
                         f"test split ({len(test)} texts); latency at batch 1 over {args.latency_texts} test texts, "
-                        f"the variants interleaved in one process.\n\n{table}\n")
+                        f"the variants interleaved in one process. Static: minmax ranges from {CALIBRATION_TEXTS} "
+                        f"training texts.\n\n{table}\n")
     print(table)
 
 

@@ -71,8 +71,9 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         student.save_pretrained(tmp)
         build.tokenizer.save_pretrained(tmp)
+        augmented = len(transfer) - len(rows)
         description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length,
-                       "augmented_texts": len(transfer) - len(rows),
+                       **({"augmented_texts": augmented} if augmented else {}),
                        "loss": asdict(build.loss), "history": history}
         (tmp / "textslim_student.json").write_text(json.dumps(description, indent=2) + "\n")
     best = max(history, key=lambda e: e["eval_macro_f1"])

@@ -94,3 +94,17 @@ def test_unknown_optimization_level_names_the_param():
 
     with pytest.raises(TextslimError, match="export_onnx.optimization"):
         ExportParams(optimization="O9").validate()
+
+
+def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_path):
+    from tests.scripts import load_script
+
+    onnx_dir, _ = exported
+    schemes = load_script("int8_schemes")
+    schemes.quantize_static(onnx_dir, tmp_path / "static", "avx2", TEXTS[:32], max_length=32)
+    copy_model_files(onnx_dir, tmp_path / "static")
+    static = OnnxClassifier(tmp_path / "static", "model_quantized.onnx", 32)
+    alone = np.concatenate([static.logits([text]) for text in TEXTS[:24]])
+    together = static.logits(TEXTS[:24])
+    # fixed activation scales: a text's logits do not depend on its batch (up to padding's float noise)
+    np.testing.assert_allclose(alone, together, atol=1e-4)

@@ -15,7 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 STUDENTS = ["first", "spread", "setfit", "lstm"]
 TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
-UPSTREAM = {"prepare_data", "finetune_teacher", "baseline"} | {f"distill_student@{s}" for s in STUDENTS}
+UPSTREAM = {"prepare_data", "finetune_teacher", "augment", "baseline"} | {f"distill_student@{s}" for s in STUDENTS}
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
                        for s in STUDENTS} | {"compare", "report"}
 # Stages that train: finetune_teacher, every distill_student@S, and prune@S (its recovery distillation).
@@ -71,7 +71,7 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(pipeli
     assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(first)
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 8 + 5 * len(STUDENTS)
+    assert len(lock["stages"]) == 9 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     for name in ("accuracy_vs_latency.png", "size.png", "training_curves.png", "confusion_best.png"):
@@ -81,6 +81,17 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(pipeli
     expected = {"teacher", "teacher-int8", "tfidf-logreg", "spread-fp32"} | {f"{s}-int8" for s in STUDENTS}
     assert expected <= names
     assert summary["best_student"].endswith("-int8")
+    # the roofline, threads and batch sizes, and INT8 at batch 1, for every variant they apply to
+    test_texts = yaml.safe_load((pipeline_repo / "metrics" / "data.json").read_text())["split_sizes"]["test"]
+    for row in summary["variants"]:
+        assert {"batch1_ms_threads1", "batch1_ms_threads2", "texts_per_s_batch1", "texts_per_s_batch32"} <= set(row)
+        if row["name"] != "tfidf-logreg":
+            assert row["floor_ms_batch1"] > 0 and row["vs_floor_batch1"] > 0 and row["vs_floor_batch32"] > 0
+        if row["form"] == "onnx-int8":
+            assert 0 <= row["flips_vs_batched"] <= test_texts and 0 <= row["accuracy_batch1"] <= 1
+    assert summary["where_the_time_goes"]["session_run_ms"] > 0
+    report = (pipeline_repo / "reports" / "summary.md").read_text()
+    assert "## Against the hardware's floor" in report and "## Where the time goes" in report
 
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == set()
     _run(["git", "add", "-A"], pipeline_repo)
