@@ -105,9 +105,10 @@ def main() -> None:
     rows = _with_roofline(with_timings(rows, timings), classifiers, texts, peaks, batch_sizes[-1], latency_texts)
     best = best_student(rows)
     breakdown = None
-    if best is not None:
-        breakdown = where_the_time_goes(classifiers[best["name"]][threads], latency_texts, threads,
-                                        best["tokenizer_ms"], best["floor_ms_batch1"])
+    if best is not None:  # batch 1 (latency) and the largest batch (throughput)
+        largest = batch_sizes[-1]
+        breakdown = [where_the_time_goes(classifiers[best["name"]][threads], texts[:512], threads, batch,
+                                         best[f"floor_ms_batch{batch}"]) for batch in sorted({1, largest})]
 
     plots = Path(args.plots_dir)
     plots.mkdir(parents=True, exist_ok=True)

@@ -165,3 +165,27 @@ def test_compression_and_baseline_lines_say_what_was_done():
                 "selected_by": "validation macro_f1", "test": {"accuracy": 0.7837}}
     assert baseline_line(baseline) == ("TF-IDF + logistic regression: features word+char, c 8.0, the best of 30 "
                                        "settings by validation macro_f1: 78.37% on test.")
+
+
+def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
+    from textslim.report import hardware_lines
+
+    timing = {"batch1_ms_median": 2.0, "batch1_ms_threads1": 3.0, "batch1_ms_threads2": 2.0,
+              "texts_per_s_batch1": 500.0, "texts_per_s_batch8": 1000.0, "texts_per_s_batch32": 1600.0}
+    roof = {"tokens": 27, "gflops_per_text": 0.096, "tokenizer_ms": 0.1, "floor_ms_batch1": 0.08,
+            "floor_ms_batch32": 2.5, "vs_floor_batch1": 25.0, "vs_floor_batch32": 8.0}
+    rows = [{"name": "teacher", "form": "pytorch-fp32", **timing, **roof},
+            {"name": "spread-int8", "form": "onnx-int8", **timing, **roof, "accuracy": 0.8, "accuracy_batch1": 0.81,
+             "macro_f1_batch1": 0.8, "flips_vs_batched": 15},
+            {"name": "tfidf-logreg", "form": "sklearn", **timing}]
+    part = {"tokenizer_ms": 0.1, "session_run_ms": 1.0, "gemm_kernels_ms": 0.5, "other_kernels_ms": 0.3,
+            "rest_of_call_ms": 0.2, "top_ops_ms": {"DynamicQuantizeMatMul": 0.4}, "floor_ms": 0.08}
+    summary = {"variants": rows, "best_student": "spread-int8", "threads": 2, "latency_threads": [1, 2],
+               "throughput_batch_sizes": [1, 8, 32],
+               "peaks": {"fp32": 300.0, "torch_fp32": 300.0, "ort_fp32": 280.0, "ort_int8": 1200.0},
+               "where_the_time_goes": [{"batch": 1, **part}, {"batch": 32, **part, "floor_ms": 2.5}]}
+    text = "\n".join(hardware_lines(summary))
+    assert "int8 1200 GOP/s" in text and "| spread-int8 " in text and "25×" in text and "8.0×" in text
+    assert "TF-IDF + logistic regression has no row" in text  # no floor for sparse arithmetic
+    assert "| 81.00 " in text and "| 15 " in text  # INT8 at batch 1 and its flips
+    assert "## Where the time goes: spread-int8" in text and "6.2×" in text  # GEMM kernels 0.5 ms over 0.08 floor

@@ -80,3 +80,18 @@ def test_op_times_profile_the_graphs_ops(tiny_teacher, tmp_path):
     assert "MatMul" in times and "session overhead" in times
     assert all(ms >= 0 for ms in times.values())
     assert median_tokens(tokenizer, texts, max_length=64) == int(np.median([len(f["input_ids"][0]) for f in feeds]))
+
+
+def test_where_the_time_goes_splits_a_call_into_tokenizer_kernels_and_the_rest(tiny_teacher, tmp_path):
+    from textslim.inference import OnnxClassifier
+    from textslim.roofline import where_the_time_goes
+
+    export_to_onnx(tiny_teacher, tmp_path)
+    classifier = OnnxClassifier(tmp_path, "model.onnx", 32, threads=1)
+    texts = sentences(16)["text"].tolist()
+    for batch in (1, 4):
+        parts = where_the_time_goes(classifier, texts, threads=1, batch=batch, floor=0.001, runs=8)
+        assert parts["batch"] == batch and parts["floor_ms"] == 0.001
+        assert parts["gemm_kernels_ms"] > 0 and parts["other_kernels_ms"] > 0  # MatMul; LayerNorm, Softmax, ...
+        assert min(parts["tokenizer_ms"], parts["session_run_ms"], parts["rest_of_call_ms"]) >= 0
+        assert "MatMul" in parts["top_ops_ms"] or "FusedMatMul" in parts["top_ops_ms"]

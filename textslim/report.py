@@ -223,19 +223,19 @@ def hardware_lines(summary: dict) -> list[str]:
             "accuracy, batch 1": f"{100 * r['accuracy_batch1']:.2f}",
             "macro-F1, batch 1": f"{100 * r['macro_f1_batch1']:.2f}", "flipped predictions": r["flips_vs_batched"],
         } for r in int8]))
-    breakdown = summary.get("where_the_time_goes")
-    if breakdown:
+    breakdowns = summary.get("where_the_time_goes") or []
+    if breakdowns:
         best = next(r for r in rows if r["name"] == summary["best_student"])
-        ops = ", ".join(f"{op} {ms:.3f}" for op, ms in breakdown["top_ops_ms"].items())
-        lines += ["", f"## Where the time goes: {best['name']} at batch 1", "",
-                  f"- Measured call, tokenizer included: {best['batch1_ms_median']:.3f} ms (median).",
-                  f"- Tokenizer: {breakdown['tokenizer_ms']:.3f} ms.",
-                  "- ONNX Runtime session call on pre-tokenized input: "
-                  f"{breakdown['session_run_ms']:.3f} ms, of which op kernels {breakdown['op_kernels_ms']:.3f} ms "
-                  "(ONNX Runtime's profiler; the profiler's own cost "
-                  f"inflates this a little) and {breakdown['rest_of_call_ms']:.3f} ms outside the kernels "
-                  "(input checks, allocation, thread hand-offs).",
-                  f"- Kernels by op type, ms per call: {ops}; the other op types {breakdown['other_ops_ms']:.3f}.",
-                  f"- Arithmetic at the int8 peak (the floor): {breakdown['floor_ms']:.4f} ms, "
-                  f"{100 * breakdown['floor_ms'] / best['batch1_ms_median']:.1f}% of the measured call."]
+        lines += ["", f"## Where the time goes: {best['name']}", "",
+                  "ms per call, texts grouped by length as in the throughput run. GEMM kernels are what the floor "
+                  "counts; the other kernels (layer norm, GELU, softmax, quantize/dequantize, reshapes) are "
+                  "memory-bound work it leaves out; kernel times from ONNX Runtime's profiler (its own cost "
+                  "inflates them a little), the session call timed without it.", ""]
+        lines.append(_table([{
+            "batch": b["batch"], "tokenizer": f"{b['tokenizer_ms']:.3f}", "session call": f"{b['session_run_ms']:.3f}",
+            "GEMM kernels": f"{b['gemm_kernels_ms']:.3f}", "other kernels": f"{b['other_kernels_ms']:.3f}",
+            "rest of the call": f"{b['rest_of_call_ms']:.3f}", "floor (GEMMs at peak)": f"{b['floor_ms']:.3f}",
+            "GEMM kernels ×floor": f"{b['gemm_kernels_ms'] / b['floor_ms']:.1f}×",
+            "top ops": ", ".join(f"{op} {ms:.3f}" for op, ms in b["top_ops_ms"].items()),
+        } for b in breakdowns]))
     return [*lines, ""]

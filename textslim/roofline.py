@@ -211,23 +211,39 @@ def roofline_figures(row: dict, work: Work, peaks: Peaks, batch: int) -> dict:
             f"vs_floor_batch{batch}": round(measured_n / floor_n, 1)}
 
 
-def where_the_time_goes(classifier, texts: list[str], threads: int, tokenizer_median_ms: float,
-                        floor_batch1_ms: float, runs: int = 200) -> dict:
-    """A batch-1 call of an ONNX classifier taken apart: tokenizer, op kernels (ONNX Runtime's profiler), the rest of
-    the session call, and the arithmetic floor. The session call is timed unprofiled; the profiler's own cost would
-    otherwise land in "rest of the call"."""
-    feeds = []
-    for text in texts:
-        batch = classifier.tokenizer([text], padding=True, truncation=True, max_length=classifier.max_length,
-                                     return_tensors="np")
-        feeds.append({name: batch[name].astype(np.int64) for name in classifier.input_names})
-    call = iter(feeds * (runs // max(len(feeds), 1) + 2))
-    session_ms = 1e3 * _median_seconds(lambda: classifier.session.run(["logits"], next(call)), repeats=runs)
-    ops = op_times(classifier.session._model_path, threads, feeds, runs)
+GEMM_OPS = frozenset({"MatMul", "Gemm", "FusedMatMul", "MatMulInteger", "MatMulIntegerToFloat",
+                      "DynamicQuantizeMatMul", "QAttention", "Attention", "LSTM", "DynamicQuantizeLSTM",
+                      "QLinearMatMul"})  # the op types that do a model's multiply-adds
+
+
+def where_the_time_goes(classifier, texts: list[str], threads: int, batch: int, floor: float,
+                        runs: int = 200) -> dict:
+    """Calls of an ONNX classifier on `batch` texts at a time taken apart: the tokenizer, the GEMM kernels (what the
+    floor counts), the other kernels (layer norm, GELU, softmax, quantize/dequantize, reshapes: memory-bound work the
+    floor leaves out), the rest of the session call, and the arithmetic floor, all in ms per call.
+
+    Texts are grouped by length as the throughput measurement groups them. Kernel times come from ONNX Runtime's
+    profiler; the session call is timed unprofiled, since the profiler's own cost would otherwise land in "rest of
+    the call".
+    """
+    ordered = sorted(texts, key=len)
+    groups = [ordered[i:i + batch] for i in range(0, len(ordered) - batch + 1, batch)] or [ordered]
+
+    def tokenize(group):
+        return classifier.tokenizer(group, padding=True, truncation=True, max_length=classifier.max_length,
+                                    return_tensors="np")
+
+    feeds = [{name: tokenize(group)[name].astype(np.int64) for name in classifier.input_names} for group in groups]
+    calls = max(runs // batch, 20)
+    cycle = iter(groups * (calls // len(groups) + 2))
+    tokenizer_ms = 1e3 * _median_seconds(lambda: tokenize(next(cycle)), repeats=calls)
+    cycle = iter(feeds * (calls // len(feeds) + 2))
+    session_ms = 1e3 * _median_seconds(lambda: classifier.session.run(["logits"], next(cycle)), repeats=calls)
+    ops = op_times(classifier.session._model_path, threads, feeds, calls)
     ops.pop("session overhead")
-    kernels_ms = sum(ops.values())
-    top = dict(list(ops.items())[:6])
-    return {"tokenizer_ms": round(tokenizer_median_ms, 4), "session_run_ms": round(session_ms, 4),
-            "op_kernels_ms": round(kernels_ms, 4), "rest_of_call_ms": round(max(session_ms - kernels_ms, 0.0), 4),
-            "top_ops_ms": {op: round(ms, 4) for op, ms in top.items()},
-            "other_ops_ms": round(kernels_ms - sum(top.values()), 4), "floor_ms": round(floor_batch1_ms, 4)}
+    gemm_ms = sum(ms for op, ms in ops.items() if op in GEMM_OPS)
+    other_ms = sum(ms for op, ms in ops.items() if op not in GEMM_OPS)
+    return {"batch": batch, "tokenizer_ms": round(tokenizer_ms, 4), "session_run_ms": round(session_ms, 4),
+            "gemm_kernels_ms": round(gemm_ms, 4), "other_kernels_ms": round(other_ms, 4),
+            "rest_of_call_ms": round(max(session_ms - gemm_ms - other_ms, 0.0), 4),
+            "top_ops_ms": {op: round(ms, 4) for op, ms in list(ops.items())[:6]}, "floor_ms": round(floor, 4)}
