@@ -90,7 +90,7 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(pipeli
         if row["form"] == "onnx-int8":
             assert 0 <= row["flips_vs_batched"] <= test_texts and 0 <= row["accuracy_batch1"] <= 1
     assert [b["batch"] for b in summary["where_the_time_goes"]] == [1, 32]
-    assert all(b["session_run_ms"] > 0 and b["gemm_kernels_ms"] > 0 for b in summary["where_the_time_goes"])
+    assert all(b["session_run_ms"] > 0 and b["gemm_kernels_ms"] >= 0 for b in summary["where_the_time_goes"])
     report = (pipeline_repo / "reports" / "summary.md").read_text()
     assert "## Against the hardware's floor" in report and "## Where the time goes" in report
 
