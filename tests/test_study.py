@@ -65,3 +65,20 @@ def test_graph_optimization_study_measures_every_level_fp32_and_int8(tmp_path, t
     for level in ("none", "O1", "O2", "O3"):
         assert f"| {level} fp32" in section and f"| {level} int8" in section
     assert "SkipLayerNormalization" in section  # O2 and O3 fused the layer norms
+
+
+def test_pareto_frontier_keeps_only_variants_nothing_beats_on_both_axes(tmp_path):
+    from tests.scripts import load_script
+
+    pareto = load_script("pareto")
+    variants = [{"name": "teacher", "accuracy": 0.90, "batch1_ms_median": 10.0, "size_mb": 100.0},
+                {"name": "fast", "accuracy": 0.85, "batch1_ms_median": 1.0, "size_mb": 50.0},
+                {"name": "dominated", "accuracy": 0.84, "batch1_ms_median": 2.0, "size_mb": 60.0},
+                {"name": "tiny", "accuracy": 0.80, "batch1_ms_median": 2.0, "size_mb": 5.0}]
+    (tmp_path / "s.json").write_text(json.dumps({"variants": variants}))
+    points = pareto.load_points([("run", tmp_path / "s.json")])
+    speed = dict(zip(points["variant"], pareto.frontier(points, "speedup")))
+    size = dict(zip(points["variant"], pareto.frontier(points, "smaller")))
+    assert speed == {"teacher": True, "fast": True, "dominated": False, "tiny": False}
+    assert size == {"teacher": True, "fast": True, "dominated": False, "tiny": True}
+    assert points.set_index("variant").at["fast", "speedup"] == pytest.approx(10.0)
