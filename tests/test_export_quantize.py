@@ -108,3 +108,17 @@ def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_
     together = static.logits(TEXTS[:24])
     # fixed activation scales: a text's logits do not depend on its batch (up to padding's float noise)
     np.testing.assert_allclose(alone, together, atol=1e-4)
+
+
+def test_graph_optimization_of_a_head_pruned_model_keeps_parity(tiny_teacher, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textslim.onnx_export import optimize_graph
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    model.prune_heads({0: [0], 2: [1]})  # layers left with 1 of 2 heads: ORT's attention fusion would misread them
+    model.save_pretrained(tmp_path / "pruned")
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(tmp_path / "pruned")
+    export_to_onnx(tmp_path / "pruned", tmp_path / "onnx")
+    assert optimize_graph(tmp_path / "onnx", "O2") == "O2 (attention unfused: heads pruned)"
+    assert parity(tmp_path / "pruned", tmp_path / "onnx", TEXTS[:16], 64, 1e-4)["max_abs_diff"] <= 1e-4
