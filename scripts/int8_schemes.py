@@ -19,30 +19,11 @@ import pandas as pd
 from textslim.data import read_prepared
 from textslim.evaluation import student_description
 from textslim.inference import batched_logits
-from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
+from textslim.quantize import copy_model_files, quantize_dynamic, quantize_static, resolve_preset
 from textslim.study import markdown, measure, onnx_variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 CALIBRATION_TEXTS = 256
-
-
-def quantize_static(onnx_dir: Path, out_dir: Path, preset: str, texts: list[str], max_length: int) -> None:
-    """Static INT8 through optimum: minmax activation ranges from `texts`, one text per calibration call."""
-    import onnxruntime as ort
-    from datasets import Dataset
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
-    from transformers import AutoTokenizer
-
-    inputs = [i.name for i in ort.InferenceSession(str(onnx_dir / "model.onnx")).get_inputs()]
-    encoded = AutoTokenizer.from_pretrained(onnx_dir)(texts, truncation=True, max_length=max_length)
-    dataset = Dataset.from_dict({name: encoded[name] for name in inputs})
-    config = getattr(AutoQuantizationConfig, preset)(is_static=True, per_channel=True)
-    quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
-    ranges = quantizer.fit(dataset=dataset, calibration_config=AutoCalibrationConfig.minmax(dataset),
-                           operators_to_quantize=config.operators_to_quantize,
-                           onnx_augmented_model_name=out_dir.parent / "augmented.onnx")
-    quantizer.quantize(save_dir=str(out_dir), quantization_config=config, calibration_tensors_range=ranges)
 
 
 def batch_one_columns(variants: dict, test) -> dict[str, tuple[float, int]]:
@@ -78,7 +59,8 @@ def main() -> None:
             copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
             variants[name] = onnx_variant(out, max_length, "model_quantized.onnx")
         calibration = splits["train"]["text"].sample(CALIBRATION_TEXTS, random_state=0).tolist()
-        quantize_static(args.onnx, Path(tmp) / "static", preset, calibration, max_length)
+        quantize_static(args.onnx, Path(tmp) / "static", preset, per_channel=True, texts=calibration,
+                        max_length=max_length)
         copy_model_files(args.onnx, Path(tmp) / "static")
         variants["static (per-channel)"] = onnx_variant(Path(tmp) / "static", max_length, "model_quantized.onnx")
         frame = measure(variants, test, labels, args.latency_texts)

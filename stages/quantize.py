@@ -1,4 +1,5 @@
-"""Stage quantize@S: dynamic INT8 quantization of the ONNX student with ONNX Runtime (via optimum)."""
+"""Stage quantize@S: INT8 quantization of the ONNX student with ONNX Runtime (via optimum): dynamic, or static with
+activation ranges calibrated on training texts (quantize.mode)."""
 
 import argparse
 import logging
@@ -6,8 +7,10 @@ from pathlib import Path
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
+from textslim.data import read_prepared
+from textslim.evaluation import student_description
 from textslim.params import load_params
-from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
+from textslim.quantize import copy_model_files, quantize_dynamic, quantize_static, resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -16,20 +19,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True, help="directory holding model.onnx")
+    parser.add_argument("--data", default="data/prepared", help="prepared splits (static mode's calibration texts)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    params = load_params(args.params).quantize
+    all_params = load_params(args.params)
+    params = all_params.quantize
     preset = resolve_preset(params.preset)
     scales = "per-channel" if params.per_channel else "per-tensor"
     with atomic_dir(args.out) as tmp:
-        path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
+        if params.mode == "static":
+            train = read_prepared(args.data)[0]["train"]
+            texts = train["text"].sample(min(params.calibration_texts, len(train)), random_state=all_params.seed)
+            max_length = student_description(args.model)["max_length"]
+            path = quantize_static(args.model, tmp, preset, per_channel=params.per_channel, texts=texts.tolist(),
+                                   max_length=max_length)
+        else:
+            path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
         copy_model_files(args.model, tmp)
-        write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": "dynamic",
+        write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": params.mode,
                                            "weights": "int8", "scales": scales})
     size = (Path(args.out) / path.name).stat().st_size
-    log.info("quantized %s -> %s/%s (%.1f MB), preset %s (%s), %s scales", args.model, args.out, path.name,
-             size / 1e6, preset, "detected from the CPU" if params.preset == "auto" else "from params", scales)
+    log.info("quantized %s -> %s/%s (%.1f MB), %s, preset %s (%s), %s scales", args.model, args.out, path.name,
+             size / 1e6, params.mode, preset, "detected from the CPU" if params.preset == "auto" else "from params",
+             scales)
 
 
 if __name__ == "__main__":

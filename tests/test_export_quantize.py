@@ -97,11 +97,10 @@ def test_unknown_optimization_level_names_the_param():
 
 
 def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_path):
-    from tests.scripts import load_script
+    from textslim.quantize import quantize_static
 
     onnx_dir, _ = exported
-    schemes = load_script("int8_schemes")
-    schemes.quantize_static(onnx_dir, tmp_path / "static", "avx2", TEXTS[:32], max_length=32)
+    quantize_static(onnx_dir, tmp_path / "static", "avx2", per_channel=True, texts=TEXTS[:32], max_length=32)
     copy_model_files(onnx_dir, tmp_path / "static")
     static = OnnxClassifier(tmp_path / "static", "model_quantized.onnx", 32)
     alone = np.concatenate([static.logits([text]) for text in TEXTS[:24]])

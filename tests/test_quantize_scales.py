@@ -41,3 +41,36 @@ def test_stage_sets_scale_granularity_and_keeps_logits(tiny_teacher, tmp_path, p
     fp32 = OnnxClassifier(tmp_path / "onnx", "model.onnx", 32).logits(texts)
     int8 = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32).logits(texts)  # tokenizer copied beside it
     assert np.abs(fp32 - int8).max() < 0.5 * np.abs(fp32).max() + 1e-3
+
+
+def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path):
+    from textslim.data import write_prepared
+    from textslim.evaluation import STUDENT_FILE
+
+    export_to_onnx(tiny_teacher, tmp_path / "onnx")
+    (tmp_path / "onnx" / STUDENT_FILE).write_text(json.dumps({"max_length": 32}))
+    frame = sentences(40, seed=6).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
+    (tmp_path / "prepared").mkdir()
+    write_prepared({"train": frame, "validation": frame, "test": frame}, ["neg", "pos"], tmp_path / "prepared")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["quantize"] = {"preset": "avx2", "per_channel": True, "mode": "static", "calibration_texts": 16}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params", str(tmp_path / "params.yaml"),
+                    "--model", str(tmp_path / "onnx"), "--data", str(tmp_path / "prepared"), "--out",
+                    str(tmp_path / "int8")], check=True)
+
+    assert json.loads((tmp_path / "int8" / "quantize.json").read_text())["mode"] == "static"
+    texts = sentences(20, seed=5)["text"].tolist()
+    static = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32)
+    alone = np.concatenate([static.logits([text]) for text in texts])
+    np.testing.assert_allclose(alone, static.logits(texts), atol=1e-4)  # fixed scales: no batch dependence
+
+
+def test_an_unknown_quantize_mode_is_named(tmp_path, tiny_teacher):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["quantize"]["mode"] = "magic"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params",
+                           str(tmp_path / "params.yaml"), "--model", str(tiny_teacher), "--out",
+                           str(tmp_path / "int8")], capture_output=True, text=True)
+    assert done.returncode == 2 and "quantize.mode" in done.stderr and not (tmp_path / "int8").exists()

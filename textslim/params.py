@@ -163,12 +163,18 @@ class ExportParams:
 
 @dataclass(frozen=True)
 class QuantizeParams:
+    MODES: typing.ClassVar[tuple[str, ...]] = ("dynamic", "static")
     preset: str = "auto"
     per_channel: bool = True  # reports/int8-schemes-default.md
+    mode: str = "dynamic"  # static: activation ranges calibrated on training texts (reports/int8-static-spread.md)
+    calibration_texts: int = 256  # static: training texts the activation ranges come from
 
     def validate(self) -> None:
         check_param(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
                     self.preset)
+        check_param(self.mode in self.MODES, "quantize.mode", f"one of {', '.join(self.MODES)}", self.mode)
+        check_param(self.calibration_texts >= 1, "quantize.calibration_texts", "an integer >= 1",
+                    self.calibration_texts)
 
 
 @dataclass(frozen=True)
