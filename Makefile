@@ -30,7 +30,7 @@ repro: setup
 
 # The full profile: the MPNet-base teacher (110M parameters, 12 layers) distilled into 6-layer and compact students,
 # every recipe. A named DVC experiment in a temporary copy (the workspace's default results stay); its summary lands
-# in reports/full-profile.md with the wall time. 103 min on 2 cores when last run; add `first` to the students for
+# in reports/full-profile.md with the wall time. 96 min on 2 cores when last run; add `first` to the students for
 # another 6-layer student (about 20 min more).
 FULL_PROFILE := -S teacher.model=builtin:mpnet-base -S teacher.epochs=2 -S teacher.learning_rate=3.0e-5 \
 	-S 'distill.students=[spread,pretrained,lora,setfit,lstm]' -S spread.num_layers=6 -S lora.base=pretrained
