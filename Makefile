@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile seeds test serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile seeds test browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -47,8 +47,14 @@ SEEDS ?= 1 2
 seeds: setup
 	$(PY) scripts/seed_sweep.py --seeds $(SEEDS)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
+
+# The browser tests drive Debian's chromium (never a downloaded browser): installed when missing, as .ci/run does.
+# Without root (or apt), a warning, and those tests skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+		chromium >/dev/null; } || echo "warning: could not install chromium (needs root and apt); the browser tests will skip"
 
 serve: setup  ## serve the last `make repro` results on http://127.0.0.1:$(PORT)/
 	$(PY) -m textslim.serve --host 127.0.0.1 --port $(PORT) --summary metrics/summary.json
