@@ -65,8 +65,8 @@ def optimize_graph(onnx_dir: str | Path, level: str) -> str:
         log.info("export_onnx.optimization %s: optimum has no graph optimizations for %s; left as exported", level,
                  model_type)
         return f"none ({model_type}: not a type optimum optimizes)"
-    # Head-pruned layers have q/k/v narrower than the hidden size: ONNX Runtime's attention fusion warns about them, and
-    # the graph still matches PyTorch (tests/test_export_quantize.py; 3e-6 on the pruned spread). O3's fast GELU
+    # Head-pruned layers have q/k/v narrower than the hidden size: ONNX Runtime's attention fusion warns about them,
+    # and the graph still matches PyTorch (tests/test_export_quantize.py; 3e-6 on the pruned spread). O3's fast GELU
     # approximation does not (1e-3): parity stops it at export.
     settings = AutoOptimizationConfig.with_optimization_level(level)
     optimizer = ORTOptimizer.from_pretrained(str(onnx_dir), file_names=["model.onnx"])
