@@ -91,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds (default: 30)")
     parser.add_argument("--batch-wait-ms", type=float, default=2.0, help="the batching server's --batch-wait-ms")
     parser.add_argument("--batch-max-texts", type=int, default=32, help="the batching server's --batch-max-texts")
+    parser.add_argument("--batch-bucket-texts", type=int, default=8,
+                        help="the batching server's --batch-bucket-texts")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for a server to load models")
     parser.add_argument("--data", default="data/prepared/test.parquet", help="texts: a parquet with a 'text' column")
     parser.add_argument("--report", default="reports/serve-load.md", help="markdown report to write")
@@ -166,6 +168,8 @@ def served(args: argparse.Namespace, batching: bool) -> Iterator[tuple[str, dict
     ]  # fmt: skip
     if not batching:
         command.append("--no-batching")
+    elif args.batch_bucket_texts:
+        command += ["--batch-bucket-texts", str(args.batch_bucket_texts)]
     url = f"http://{HOST}:{port}"
     # The server's log goes to a file, not a pipe nobody reads (a full pipe would stall the server).
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
@@ -313,7 +317,9 @@ def render(args: argparse.Namespace, model: str, source: str, cells: list[Cell],
         f"- server: `python -m textslim.serve` on loopback, started by this script once per configuration;"
         f" model `{model}` ({figures.get('form', '?')}), server threads {info.get('threads')}",
         f"- batching on: up to {args.batch_max_texts} texts per model call, gathered for at most"
-        f" {args.batch_wait_ms:g} ms; off: `--no-batching`, one model call per request",
+        f" {args.batch_wait_ms:g} ms"
+        + (f", run as length-sorted calls of at most {args.batch_bucket_texts} texts" if args.batch_bucket_texts
+           else "") + "; off: `--no-batching`, one model call per request",
         f"- load: per row {args.requests} single-text requests after {args.warmup} warm-up,"
         f" timeout {args.timeout:g} s",
         f"- texts: {source}",

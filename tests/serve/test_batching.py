@@ -259,7 +259,8 @@ def _post_concurrently(app, payloads: list[dict]) -> list:
 
 
 def test_the_default_app_batches_and_says_so(client) -> None:
-    assert client.get("/models").json()["batching"] == {"enabled": True, "max_texts": 32, "wait_ms": 2.0}
+    assert client.get("/models").json()["batching"] == {"enabled": True, "max_texts": 32, "wait_ms": 2.0,
+                                                          "bucket_texts": 8}
     body = client.post("/predict", json={"texts": TEXTS[:3], "model": "tiny-int8"}).json()
     # Alone, a request is its own batch: the old fields mean what they meant before.
     assert body["batch"]["texts"] == 3 and body["batch"]["requests"] == 1 and body["batch"]["wait_ms"] >= 0
@@ -309,7 +310,8 @@ def test_without_batching_every_request_is_its_own_call(unbatched_app) -> None:
     from fastapi.testclient import TestClient
 
     with TestClient(unbatched_app) as plain:
-        assert plain.get("/models").json()["batching"] == {"enabled": False, "max_texts": 1, "wait_ms": 0.0}
+        assert plain.get("/models").json()["batching"] == {"enabled": False, "max_texts": 1, "wait_ms": 0.0,
+                                                            "bucket_texts": None}
     responses = _post_concurrently(unbatched_app, [{"texts": [t, t], "model": "tiny-int8"} for t in TEXTS])
     for response in responses:
         assert response.status_code == 200, response.text
@@ -400,3 +402,31 @@ def test_load_script_measures_batching_off_and_on_end_to_end(tiny_root: Path, tm
     for row in ("| off | 1 | 8 | 0 |", "| off | 4 | 8 | 0 |", "| on | 1 | 8 | 0 |", "| on | 4 | 8 | 0 |"):
         assert row in text
     assert "label differs from the same text's batch-off answer:" in text and "of 16 " in text
+
+
+def test_bucketed_calls_run_sorted_runs_and_put_every_row_back_in_order(executor) -> None:
+    class Recording:
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, texts):
+            from textslim.serve.runtimes import BatchResult
+
+            self.calls.append(list(texts))
+            probs = np.array([[len(t), -len(t)] for t in texts], dtype=float)  # a row that names its text
+            return BatchResult(probs=probs, n_tokens=[len(t) for t in texts], truncated=[False] * len(texts),
+                               inference_ms=1.0, tokenize_ms=0.5)
+
+    runtime = Recording()
+    batcher = MicroBatcher(runtime, executor, max_texts=16, max_wait_ms=LONG_WAIT_MS, bucket_texts=3)
+    texts = ["x" * n for n in (5, 1, 9, 3, 7, 2, 8)]
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit([t]) for t in texts))
+
+    answers = asyncio.run(main())
+    assert [len(call) for call in runtime.calls] == [3, 3, 1]  # 7 texts gathered, runs of at most 3
+    assert [[len(t) for t in call] for call in runtime.calls] == [[1, 2, 3], [5, 7, 8], [9]]  # sorted by length
+    for text, answer in zip(texts, answers):
+        assert answer.result.probs[0][0] == len(text) and answer.result.n_tokens == [len(text)]
+        assert answer.batch_texts == 7 and answer.result.inference_ms == 3.0  # the whole gathered batch's time

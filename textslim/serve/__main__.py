@@ -38,6 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="micro-batching: most texts in one model call; a larger request runs alone, unsplit (default: 32)",
     )
     parser.add_argument(
+        "--batch-bucket-texts",
+        type=int,
+        default=8,
+        help="micro-batching: run a gathered batch as length-sorted model calls of at most this many texts, "
+        "which pads far less than one call (default: 8; reports/serve-load.md)",
+    )
+    parser.add_argument(
         "--no-batching", action="store_true", help="turn micro-batching off: one model call per request"
     )
     parser.add_argument("--no-access-log", action="store_true", help="skip uvicorn's per-request log (load tests)")
@@ -60,6 +67,8 @@ def check_batching(args: argparse.Namespace) -> None:
         raise TextslimError(f"--batch-wait-ms must be in (0, {MAX_WAIT_MS:g}] ms, got {args.batch_wait_ms:g}")
     if args.batch_max_texts < 1:
         raise TextslimError(f"--batch-max-texts must be at least 1, got {args.batch_max_texts}")
+    if args.batch_bucket_texts is not None and args.batch_bucket_texts < 1:
+        raise TextslimError(f"--batch-bucket-texts must be at least 1, got {args.batch_bucket_texts}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         batching=not args.no_batching,
         batch_max_texts=args.batch_max_texts,
         batch_wait_ms=args.batch_wait_ms,
+        batch_bucket_texts=args.batch_bucket_texts,
     )
     if args.no_batching:
         log.info("micro-batching off: one model call per request")

@@ -172,6 +172,7 @@ def create_app(
     batching: bool = True,
     batch_max_texts: int = 32,
     batch_wait_ms: float = 2.0,
+    batch_bucket_texts: int | None = 8,
 ) -> FastAPI:
     """Build the app: models from summary_path (paths relative to root, default cwd), request limits, batching.
 
@@ -207,9 +208,11 @@ def create_app(
         "enabled": batching,
         "max_texts": batch_max_texts if batching else 1,
         "wait_ms": batch_wait_ms if batching else 0.0,
+        "bucket_texts": batch_bucket_texts if batching else None,
     }
     batchers = {
-        name: MicroBatcher(runtime, executor, batch_settings["max_texts"], batch_settings["wait_ms"])
+        name: MicroBatcher(runtime, executor, batch_settings["max_texts"], batch_settings["wait_ms"],
+                           batch_settings["bucket_texts"])
         for name, runtime in runtimes.items()
     }
     # FastAPI's own /docs and /redoc load their JavaScript from a CDN and stay blank offline; fastapi-offline (pinned)

@@ -70,8 +70,10 @@ class _Lane:
 class MicroBatcher:
     """Gathers one model's concurrent requests into batched runtime calls, run on `executor`."""
 
-    def __init__(self, runtime: Predictor, executor: Executor, max_texts: int, max_wait_ms: float) -> None:
-        """max_texts: texts per call (a larger request still runs, alone and whole); max_wait_ms: gathering time."""
+    def __init__(self, runtime: Predictor, executor: Executor, max_texts: int, max_wait_ms: float,
+                 bucket_texts: int | None = None) -> None:
+        """max_texts: texts gathered per batch (a larger request still runs, alone and whole); max_wait_ms: gathering
+        time; bucket_texts: if set, a batch runs as length-sorted model calls of at most that many texts."""
         if max_texts < 1:
             raise ValueError(f"max_texts must be at least 1, got {max_texts}")
         if not (math.isfinite(max_wait_ms) and max_wait_ms >= 0):
@@ -80,6 +82,9 @@ class MicroBatcher:
         self.executor = executor
         self.max_texts = max_texts
         self.max_wait_s = max_wait_ms / 1000.0
+        if bucket_texts is not None and bucket_texts < 1:
+            raise ValueError(f"bucket_texts must be at least 1, got {bucket_texts}")
+        self.bucket_texts = bucket_texts
         # One lane per event loop: the same app may be served by several loops (a TestClient's and uvicorn's).
         self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
 
@@ -203,4 +208,27 @@ class MicroBatcher:
         # Runs on the inference thread: `started` is when this call got it, so a request's wait_ms includes time
         # spent behind other models' calls too.
         started = time.perf_counter()
-        return started, self.runtime.predict(texts)
+        if self.bucket_texts is None or len(texts) <= self.bucket_texts:
+            return started, self.runtime.predict(texts)
+        return started, self._bucketed(texts)
+
+    def _bucketed(self, texts: list[str]) -> BatchResult:
+        """The gathered texts in runs of bucket_texts of similar length, one model call each, rows put back in order.
+
+        A batch of whatever arrived together pads every text to the longest; sorted runs pad far less (the compare
+        stage's batches are sorted the same way). Character length stands in for token length.
+        """
+        import numpy as np
+
+        from textslim.serve.runtimes import BatchResult
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        parts = [order[i:i + self.bucket_texts] for i in range(0, len(order), self.bucket_texts)]
+        results = [self.runtime.predict([texts[i] for i in part]) for part in parts]
+        position = np.argsort(np.concatenate(parts))  # where each original text's row is in the concatenated results
+        n_tokens = [n for result in results for n in result.n_tokens]
+        truncated = [t for result in results for t in result.truncated]
+        return BatchResult(probs=np.concatenate([r.probs for r in results])[position],
+                           n_tokens=[n_tokens[p] for p in position], truncated=[truncated[p] for p in position],
+                           inference_ms=sum(r.inference_ms for r in results),
+                           tokenize_ms=sum(r.tokenize_ms for r in results))
