@@ -17,24 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from textslim.data import read_prepared
-from textslim.evaluation import student_description
-from textslim.inference import batched_logits
+from textslim.evaluation import at_batch_one, predict, student_description
 from textslim.quantize import copy_model_files, quantize_dynamic, quantize_static, resolve_preset
 from textslim.study import markdown, measure, onnx_variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 CALIBRATION_TEXTS = 256
-
-
-def batch_one_columns(variants: dict, test) -> dict[str, tuple[float, int]]:
-    """Accuracy one text per call, and the predictions that differ from batches of 64, per variant."""
-    texts, labels = test["text"].tolist(), test["label"].to_numpy()
-    out = {}
-    for name, variant in variants.items():
-        batched = batched_logits(variant.classifier, texts, 64).argmax(-1)
-        alone = batched_logits(variant.classifier, texts, 1).argmax(-1)
-        out[name] = (float((alone == labels).mean()), int((alone != batched).sum()))
-    return out
 
 
 def main() -> None:
@@ -64,11 +52,14 @@ def main() -> None:
         copy_model_files(args.onnx, Path(tmp) / "static")
         variants["static (per-channel)"] = onnx_variant(Path(tmp) / "static", max_length, "model_quantized.onnx")
         frame = measure(variants, test, labels, args.latency_texts)
-        alone = batch_one_columns(variants, test)
+        alone = {}
+        for name, variant in variants.items():  # batch 1 against the evaluate stage's batch of 64
+            batched = predict(variant.classifier, test["text"].tolist(), 64)
+            alone[name] = at_batch_one(variant.classifier, test, labels, batched)
         table = markdown(frame)
         flips = pd.DataFrame([{"variant": name, "accuracy, batch 64": f"{100 * acc:.2f}",
-                               "accuracy, batch 1": f"{100 * alone[name][0]:.2f}",
-                               "predictions that differ": alone[name][1]}
+                               "accuracy, batch 1": f"{100 * alone[name]['accuracy_batch1']:.2f}",
+                               "predictions that differ": alone[name]["flips_vs_batched"]}
                               for name, acc in zip(frame["variant"], frame["accuracy"])])
         table += "\n\n" + flips.to_markdown(index=False, disable_numparse=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

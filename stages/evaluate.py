@@ -5,37 +5,16 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from textslim.atomic import write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.evaluation import count_parameters, deployed_bytes, student_description
-from textslim.inference import OnnxClassifier, TextClassifier, TorchClassifier, batched_logits, load_torch_model
+from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict, student_description
+from textslim.inference import OnnxClassifier, TorchClassifier, load_torch_model
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
 SIDE_REPORTS = ("sparsity", "parity", "quantize")  # what prune, export and quantize wrote beside the model
-
-
-def predict(classifier: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:
-    """The predicted class id of every text, batch_size texts per call."""
-    return batched_logits(classifier, texts, batch_size).argmax(-1)
-
-
-def at_batch_one(classifier: TextClassifier, test: pd.DataFrame, labels: list[str], batched: np.ndarray) -> dict:
-    """Accuracy and macro-F1 with one text per call, and how many predictions differ from the batched ones.
-
-    Dynamic INT8 computes each activation's scale from the whole call's input, so a text's prediction depends on the
-    texts batched with it. Latency is quoted at batch 1 (and a server may answer one text at a time), so accuracy is
-    given at batch 1 too.
-    """
-    alone = predict(classifier, test["text"].tolist(), batch_size=1)
-    scores = classification_metrics(test["label"].to_numpy(), alone, labels)
-    return {"accuracy_batch1": scores["accuracy"], "macro_f1_batch1": scores["macro_f1"],
-            "flips_vs_batched": int((alone != batched).sum())}
 
 
 def main() -> None:

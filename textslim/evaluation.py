@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from textslim.inference import TextClassifier, batched_logits
@@ -15,8 +16,26 @@ SUPPORT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "spec
 
 def evaluate_classifier(classifier: TextClassifier, frame: pd.DataFrame, labels: list[str], batch_size: int) -> dict:
     """Classification metrics of a classifier on a prepared split."""
-    logits = batched_logits(classifier, frame["text"].tolist(), batch_size)
-    return classification_metrics(frame["label"].to_numpy(), logits.argmax(-1), labels)
+    return classification_metrics(frame["label"].to_numpy(), predict(classifier, frame["text"].tolist(), batch_size),
+                                  labels)
+
+
+def predict(classifier: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:
+    """The predicted class id of every text, batch_size texts per call."""
+    return batched_logits(classifier, texts, batch_size).argmax(-1)
+
+
+def at_batch_one(classifier: TextClassifier, test: pd.DataFrame, labels: list[str], batched: np.ndarray) -> dict:
+    """Accuracy and macro-F1 with one text per call, and how many predictions differ from the batched ones.
+
+    Dynamic INT8 computes each activation's scale from the whole call's input, so a text's prediction depends on the
+    texts batched with it. Latency is quoted at batch 1 (and a server may answer one text at a time), so accuracy is
+    given at batch 1 too.
+    """
+    alone = predict(classifier, test["text"].tolist(), batch_size=1)
+    scores = classification_metrics(test["label"].to_numpy(), alone, labels)
+    return {"accuracy_batch1": scores["accuracy"], "macro_f1_batch1": scores["macro_f1"],
+            "flips_vs_batched": int((alone != batched).sum())}
 
 
 STUDENT_FILE = "textslim_student.json"  # how a student was made; travels with it from stage to stage
