@@ -47,6 +47,30 @@ def test_structured_prune_trims_prunes_recovers_and_reloads(student, tmp_path):
         assert torch.allclose(again(**batch).logits, model.eval()(**batch).logits, atol=1e-6)
 
 
+def test_recovery_layer_loss_pulls_towards_the_unpruned_student(student, monkeypatch):
+    """recovery_hidden_weight > 0: the recovery's loss adds the layer loss against the trimmed, unpruned student."""
+    import textslim.compress.student as recipe
+
+    seen = {}
+    real = recipe.train_classifier
+
+    def spy(model, *args, **kwargs):
+        seen.update(kwargs, pruned_params=sum(p.numel() for p in model.parameters()))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "train_classifier", spy)
+    model, tokenizer = student
+    cfg = PruneParams(method="structured", head_fraction=0.5, ffn_fraction=0.5, importance_texts=32,
+                      recovery_epochs=1, recovery_hidden_weight=2.0)
+    model, _, report = compress_student(model, tokenizer, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)
+    assert seen["loss_weights"].hidden == 2.0 and seen["loss_weights"].soft == KD.soft
+    assert seen["layer_map"] == [0, 1]
+    unpruned = seen["teacher"]
+    assert sum(p.numel() for p in unpruned.parameters()) > seen["pruned_params"]  # the copy kept every head
+    assert unpruned.config.vocab_size == report["vocabulary"]["vocab_after"]  # it reads the trimmed ids
+    assert len(report["recovery"]) == 1
+
+
 def test_method_none_and_full_vocabulary_change_nothing(student):
     model, tokenizer = student
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -45,6 +45,7 @@ def test_repository_params_are_valid():
     ("spread.hidden_layer_map", [0, 1, 2, 3], "expected null or 3 teacher layer indices"),
     ("prune.method", "magnitude", "prune.method = 'magnitude'"),
     ("prune.vocabulary", "half", "prune.vocabulary = 'half'"),
+    ("prune.recovery_hidden_weight", -1.0, "prune.recovery_hidden_weight = -1.0"),
     ("distill.seed", "one", "distill.seed = 'one'"),
     ("first.num_layers", -1, "first.num_layers = -1"),
     ("pretrained.model", "", "pretrained.model"),

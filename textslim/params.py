@@ -130,6 +130,9 @@ class PruneParams:
     importance_texts: int = 1024  # structured: training texts the head and neuron importance is measured on
     recovery_epochs: int = 1  # structured: distillation from the teacher's logits after pruning; 0: none
     recovery_learning_rate: float = 1e-4
+    # structured: weight of the MSE between each pruned layer's hidden states and the same layer's in the student as
+    # it was before pruning (CoFi's layer distillation), added to the recovery's KD loss; 0: the teacher's logits only
+    recovery_hidden_weight: float = 0.0
     vocabulary: str = "training"  # training: keep the tokens the training texts use (+ single characters); full
     extra_vocabulary: str | None = None  # a text file, one text per line, whose tokens are kept too
 
@@ -141,6 +144,8 @@ class PruneParams:
         check_param(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
         check_param(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
                     self.recovery_learning_rate)
+        check_param(self.recovery_hidden_weight >= 0, "prune.recovery_hidden_weight", "a number >= 0",
+                    self.recovery_hidden_weight)
         check_param(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
                     self.vocabulary)
         check_param(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",

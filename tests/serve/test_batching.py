@@ -418,8 +418,9 @@ def test_bucketed_calls_run_sorted_runs_and_put_every_row_back_in_order(executor
                                inference_ms=1.0, tokenize_ms=0.5)
 
     runtime = Recording()
-    batcher = MicroBatcher(runtime, executor, max_texts=16, max_wait_ms=LONG_WAIT_MS, bucket_texts=3)
     texts = ["x" * n for n in (5, 1, 9, 3, 7, 2, 8)]
+    # max_texts = len(texts): the batch leaves by count, not after LONG_WAIT_MS
+    batcher = MicroBatcher(runtime, executor, max_texts=len(texts), max_wait_ms=LONG_WAIT_MS, bucket_texts=3)
 
     async def main():
         return await asyncio.gather(*(batcher.submit([t]) for t in texts))

@@ -6,14 +6,16 @@ training texts', and SetFit, whose encoder sits inside its own config) get unstr
 report says so.
 """
 
+import copy
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from textslim.compress.structured import importance_scores, prune_structured
+from textslim.compress.structured import encoder_layers, importance_scores, prune_structured
 from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
 from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
 from textslim.distill import LossWeights, tokenize_frame, train_classifier
@@ -28,14 +30,23 @@ def _extra_texts(path: str | None) -> list[str]:
 
 
 def recover(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
-            cfg: PruneParams, kd: LossWeights, max_length: int, seed: int) -> list[dict]:
-    """A short distillation from the teacher's logits through the one training loop; returns its eval log."""
+            cfg: PruneParams, kd: LossWeights, max_length: int, seed: int, unpruned=None) -> list[dict]:
+    """A short distillation from the teacher's logits through the one training loop; returns its eval log.
+
+    With cfg.recovery_hidden_weight > 0, each layer's hidden states are also pulled towards the same layer's in
+    `unpruned` (the student before pruning, same vocabulary and hidden size): CoFi's layer distillation, which
+    tells the pruned layers what they used to compute rather than only what the final logits should be.
+    """
     train = TrainParams(epochs=cfg.recovery_epochs, learning_rate=cfg.recovery_learning_rate,
                         head_learning_rate=cfg.recovery_learning_rate, max_length=max_length)
+    layer_map = None
+    if cfg.recovery_hidden_weight:
+        kd = replace(kd, hidden=cfg.recovery_hidden_weight)
+        layer_map = list(range(len(encoder_layers(model))))
     return train_classifier(
         model, tokenizer, tokenize_frame(splits["train"], tokenizer, max_length, teacher_logits["train"]),
         tokenize_frame(splits["validation"], tokenizer, max_length, teacher_logits["validation"]), train, seed,
-        loss_weights=kd)
+        loss_weights=kd, teacher=unpruned, layer_map=layer_map)
 
 
 def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
@@ -66,9 +77,11 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
         scores = importance_scores(model, tokenizer, sample["text"].tolist(), sample["label"].tolist(), max_length,
                                    max_batches=len(order), teacher_logits=torch.from_numpy(
                                        teacher_logits["train"][order]))
+        # The student as it was, for the recovery's layer loss: after trimming, so both read the same token ids.
+        unpruned = copy.deepcopy(model) if cfg.recovery_epochs and cfg.recovery_hidden_weight else None
         report["structured"] = prune_structured(model, cfg.head_fraction, cfg.ffn_fraction, scores)
         if cfg.recovery_epochs:
-            history = recover(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed)
+            history = recover(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed, unpruned)
             report["recovery"] = history
     elif method == "unstructured":
         global_magnitude_prune(model, cfg.amount)
