@@ -10,6 +10,7 @@ from textslim.atomic import atomic_file, read_json, write_json
 from textslim.bench import benchmark
 from textslim.cli import run_stage
 from textslim.data import read_prepared
+from textslim.evaluation import predict
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
 from textslim.params import load_params
 from textslim.plots import (
@@ -32,10 +33,12 @@ from textslim.roofline import (
     where_the_time_goes,
     work_per_text,
 )
+from textslim.significance import with_accuracy_intervals
 
 log = logging.getLogger(__name__)
-HEADLINE = ("accuracy", "macro_f1", "batch1_ms_median", "texts_per_s", "size_mb", "speedup_vs_teacher",
-            "size_ratio_vs_teacher", "speedup_vs_teacher_int8", "size_ratio_vs_teacher_int8")
+HEADLINE = ("accuracy", "macro_f1", "delta_accuracy_ci95_low", "delta_accuracy_ci95_high", "batch1_ms_median",
+            "texts_per_s", "size_mb", "speedup_vs_teacher", "size_ratio_vs_teacher", "speedup_vs_teacher_int8",
+            "size_ratio_vs_teacher_int8")
 
 
 def _load(row: dict, thread_counts: list[int]) -> dict:
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--metrics-dir", default="metrics")
     parser.add_argument("--teacher", default="models/teacher")
     parser.add_argument("--baseline", default="models/baseline")
+    parser.add_argument("--predictions-dir", default="metrics/predictions", type=Path)
     parser.add_argument("--summary-out", default="metrics/summary.json")
     parser.add_argument("--plots-dir", default="plots")
     args = parser.parse_args()
@@ -93,6 +97,13 @@ def main() -> None:
     splits, labels = read_prepared(args.data)
     texts = splits["test"]["text"].tolist()
     classifiers = {r["name"]: _load(r, thread_counts) for r in rows}
+    # The reference for every paired interval: the PyTorch teacher scored as the evaluate stages score the rest
+    reference = predict(classifiers["teacher"][threads], texts, params.evaluate.batch_size)
+    truth = splits["test"]["label"].to_numpy()
+    if abs((reference == truth).mean() - rows[0]["accuracy"]) > 1e-6:
+        log.warning("the teacher scores %.4f here and %.4f in metrics/teacher.json: the intervals' reference "
+                    "differs from the table's", (reference == truth).mean(), rows[0]["accuracy"])
+    rows = with_accuracy_intervals(rows, truth, reference, args.predictions_dir)
     peaks = matmul_peaks(threads)
     log.info("GEMM peaks with %d threads: fp32 %.0f GFLOP/s (PyTorch %.0f, ONNX Runtime %.0f), int8 %.0f GOP/s",
              threads, peaks.fp32, peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8)

@@ -5,7 +5,9 @@ import json
 import logging
 from pathlib import Path
 
-from textslim.atomic import write_json
+import pandas as pd
+
+from textslim.atomic import atomic_file, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict, student_description
@@ -28,6 +30,9 @@ def main() -> None:
     parser.add_argument("--onnx", required=True)
     parser.add_argument("--quantized", required=True)
     parser.add_argument("--out", required=True, help="metrics JSON (scalars for dvc metrics; confusion matrices)")
+    parser.add_argument("--predictions-out", required=True,
+                        help="CSV of every form's predicted class id per test text, in the split's order (the "
+                             "compare stage's paired intervals read it)")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -44,9 +49,10 @@ def main() -> None:
     forms["onnx-int8"] = (OnnxClassifier(args.quantized, "model_quantized.onnx", max_length), args.quantized,
                           "model_quantized.onnx")
     shipped_params = count_parameters(load_torch_model(args.source))["params"]
-    results, confusion = {}, {}
+    results, confusion, per_text = {}, {}, {}
     for form, (classifier, model_dir, model_file) in forms.items():
         predictions = predict(classifier, splits["test"]["text"].tolist(), batch_size)
+        per_text[form] = predictions
         scores = classification_metrics(splits["test"]["label"].to_numpy(), predictions, labels)
         confusion[form] = scores.pop("confusion_matrix")
         if form == "onnx-int8":  # its latency is quoted at batch 1: its accuracy is, too
@@ -62,6 +68,8 @@ def main() -> None:
                  f"differ from batch {batch_size}" if "flips_vs_batched" in scores else "")
     reports = {path.stem: json.loads(path.read_text()) for path in sorted(Path(args.quantized).glob("*.json"))
                if path.stem in SIDE_REPORTS}
+    with atomic_file(args.predictions_out) as tmp:
+        pd.DataFrame(per_text).to_csv(tmp, index=False)
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results,
                           "confusion": {"labels": labels, "rows": "true label", "columns": "predicted label",
                                         "forms": confusion}})

@@ -69,6 +69,26 @@ def best_student(rows: list[dict]) -> dict | None:
     return max(int8, key=lambda r: (r["accuracy"], -r["batch1_ms_median"])) if int8 else None
 
 
+def _interval(row: dict) -> str:
+    """The paired bootstrap interval of the accuracy difference to the teacher, in points ('—' without one)."""
+    if "delta_accuracy_ci95_low" not in row:
+        return "—"
+    return f"{100 * row['delta_accuracy_ci95_low']:+.2f} to {100 * row['delta_accuracy_ci95_high']:+.2f}"
+
+
+def within_points(row: dict, points: float) -> str:
+    """Whether a variant is at most `points` below the teacher, read against its interval: yes when the whole
+    interval is above -points, no when it is all below, and undecided when the test split cannot tell."""
+    low, high = 100 * row["delta_accuracy_ci95_low"], 100 * row["delta_accuracy_ci95_high"]
+    return "yes" if low >= -points else "no" if high < -points else "undecided by the test split"
+
+
+def _interval_clause(row: dict) -> str:
+    if "delta_accuracy_ci95_low" not in row:
+        return ""
+    return f", 95% interval {_interval(row)}; within 1 point of it: {within_points(row, 1.0)}"
+
+
 def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
     """The summary table; a variant that does not beat the TF-IDF baseline is marked."""
     frame = pd.DataFrame([{
@@ -80,6 +100,7 @@ def markdown_table(rows: list[dict], baseline_accuracy: float) -> str:
         "accuracy": f"{100 * r['accuracy']:.2f}",
         "macro-F1": f"{100 * r['macro_f1']:.2f}",
         "Δ acc vs teacher (pts)": f"{100 * r['delta_accuracy_vs_teacher']:+.2f}",
+        "Δ 95% interval (pts)": _interval(r),
         "speed-up vs teacher": f"{r['speedup_vs_teacher']:.1f}×",
         "size ratio vs teacher": f"{r['size_ratio_vs_teacher']:.1f}×",
     } for r in rows])
@@ -153,7 +174,9 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
         f"{max(cfg.throughput_batch_sizes)} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
-        "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32).", "",
+        "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32). Δ 95% "
+        "interval: the accuracy difference to the teacher, paired bootstrap over the test texts (both models "
+        "scored on the same resampled texts).", "",
         markdown_table(rows, baseline_accuracy), "",
     ]
     if best:
@@ -161,7 +184,8 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         beats = "beats" if best["accuracy"] > baseline_accuracy else "does NOT beat"
         lines += [f"Best INT8 student: **{best['name']}**: {100 * best['accuracy']:.2f}% accuracy "
                   f"({100 * best['delta_accuracy_vs_teacher']:+.2f} points vs the teacher's "
-                  f"{100 * teacher['accuracy']:.2f}%), {best['speedup_vs_teacher']:.1f}× faster at batch 1, "
+                  f"{100 * teacher['accuracy']:.2f}%{_interval_clause(best)}), "
+                  f"{best['speedup_vs_teacher']:.1f}× faster at batch 1, "
                   f"{best['size_ratio_vs_teacher']:.1f}× smaller; it {beats} the TF-IDF baseline "
                   f"({100 * baseline_accuracy:.2f}%)."]
         if "speedup_vs_teacher_int8" in best:
