@@ -29,7 +29,8 @@ def _setting(text: str) -> dict:
     if "=" not in text:
         heads, ffn = (float(x) for x in text.split(","))
         return {"head_fraction": heads, "ffn_fraction": ffn}
-    types = {f.name: str if f.default is None else type(f.default) for f in fields(PruneParams)}
+    types = {f.name: str if f.default is None else type(f.default) for f in fields(PruneParams)
+             if f.name != "method"}  # the frontier is of structured pruning
     setting = {}
     for pair in text.split(","):
         key, _, value = pair.partition("=")

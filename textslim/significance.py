@@ -38,7 +38,7 @@ def accuracy_difference_interval(labels: np.ndarray, reference: np.ndarray, vari
 
 def with_accuracy_intervals(rows: list[dict], labels: np.ndarray, teacher_predictions: np.ndarray,
                             predictions_dir: Path) -> list[dict]:
-    """Each variant row with the interval of its accuracy difference to the teacher (PyTorch fp32), in points.
+    """Each variant row with the interval of its accuracy difference to the teacher (PyTorch fp32), as fractions.
 
     The teacher's predictions are given; every other form's come from the CSV its evaluate stage wrote
     (<student>.csv, teacher.csv for the teacher's own ONNX forms). The TF-IDF baseline has none and gets none.
