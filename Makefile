@@ -48,7 +48,8 @@ seeds: setup
 	$(PY) scripts/seed_sweep.py --seeds $(SEEDS)
 
 # Two workers (pytest-xdist), whole files each: the e2e `dvc repro` test (about 6 min) runs on one while the rest
-# share the other; --no-loadscope-reorder keeps conftest's order (xdist would start the files with most tests first). One OpenMP thread per worker, so that they do not fight over the 2 cores. TEST_WORKERS=1: serial.
+# share the other; --no-loadscope-reorder keeps conftest's order (xdist would start the files with the most tests
+# first). One OpenMP thread per worker, so that they do not fight over the 2 cores. TEST_WORKERS=1: serial.
 TEST_WORKERS ?= 2
 test: setup browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
