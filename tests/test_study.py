@@ -35,8 +35,10 @@ def test_measure_gives_accuracy_size_and_ratios_against_the_first_row(tmp_path):
     rows = frame.set_index("variant")
     assert rows.at["big", "accuracy"] == pytest.approx(0.75) and rows.at["small", "accuracy"] == pytest.approx(0.25)
     assert rows.at["small", "smaller"] == pytest.approx(4.0) and rows.at["big", "speedup"] == pytest.approx(1.0)
+    assert (rows.at["big", "delta_low"], rows.at["big", "delta_high"]) == (0, 0)  # the reference against itself
+    assert rows.at["small", "delta_low"] <= -0.5 <= rows.at["small", "delta_high"]  # 4 texts: a wide interval
     table = markdown(frame)
-    assert "| small" in table and "-50.00" in table and "4.0×" in table
+    assert "| small" in table and "-50.00" in table and "4.0×" in table and "+0.00 to +0.00" in table
 
 
 def test_deploy_prunes_exports_and_quantizes_a_student(tmp_path):

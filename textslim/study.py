@@ -12,9 +12,11 @@ import torch
 
 from textslim.bench import benchmark
 from textslim.data import read_prepared
-from textslim.evaluation import deployed_bytes, evaluate_classifier, student_description
+from textslim.evaluation import deployed_bytes, predict, student_description
 from textslim.inference import OnnxClassifier, TextClassifier, TorchClassifier
+from textslim.metrics import classification_metrics
 from textslim.params import Params, load_params
+from textslim.significance import accuracy_difference_interval
 
 
 @dataclass
@@ -66,15 +68,19 @@ def onnx_variant(directory: Path, max_length: int, model_file: str = "model.onnx
 
 
 def measure(variants: dict[str, Variant], test: pd.DataFrame, labels: list[str], latency_texts: int) -> pd.DataFrame:
-    """One row per variant: accuracy, MB on disk, batch-1 median ms, texts/s, and ratios against the first variant."""
+    """One row per variant: accuracy, MB on disk, batch-1 median ms, texts/s, and ratios against the first variant,
+    with the paired 95% interval of the accuracy difference to it (textslim.significance)."""
     texts = test["text"].tolist()
     threads = torch.get_num_threads()
     timings = benchmark({name: {threads: v.classifier} for name, v in variants.items()}, texts[:latency_texts],
                         warmup=20, throughput_texts=texts[:512], batch_sizes=[32], rounds=3, threads=threads)
-    rows = []
+    rows, truth, reference = [], test["label"].to_numpy(), None
     for name, variant in variants.items():
-        scores = evaluate_classifier(variant.classifier, test, labels, batch_size=64)
-        rows.append({"variant": name, "accuracy": scores["accuracy"],
+        predictions = predict(variant.classifier, texts, batch_size=64)
+        reference = predictions if reference is None else reference
+        low, high = accuracy_difference_interval(truth, reference, predictions)
+        scores = classification_metrics(truth, predictions, labels)
+        rows.append({"variant": name, "accuracy": scores["accuracy"], "delta_low": low, "delta_high": high,
                      "mb": deployed_bytes(variant.model_dir, variant.model_file) / 1e6,
                      "batch1_ms": timings[name].batch1_ms_median, "texts_per_s": timings[name].texts_per_s})
     frame = pd.DataFrame(rows)
@@ -89,6 +95,8 @@ def markdown(frame: pd.DataFrame) -> str:
     return pd.DataFrame({
         "variant": frame["variant"], "accuracy": (100 * frame["accuracy"]).map("{:.2f}".format),
         "Δ pts": (100 * (frame["accuracy"] - frame["accuracy"].iloc[0])).map("{:+.2f}".format),
+        "Δ 95% interval": [f"{100 * lo:+.2f} to {100 * hi:+.2f}" for lo, hi in zip(frame["delta_low"],
+                                                                                  frame["delta_high"])],
         "MB on disk": frame["mb"].map("{:.1f}".format), "batch-1 ms (p50)": frame["batch1_ms"].map("{:.2f}".format),
         "texts/s": frame["texts_per_s"].map("{:.0f}".format),
         f"speed-up vs {first}": frame["speedup"].map("{:.1f}×".format),
