@@ -9,6 +9,7 @@ import torch
 from textslim.atomic import atomic_file, read_json, write_json
 from textslim.bench import benchmark
 from textslim.cli import run_stage
+from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import predict
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
@@ -21,6 +22,7 @@ from textslim.plots import (
     training_curves,
     variant_points,
 )
+from textslim.quantize import resolve_preset
 from textslim.report import best_student, variant_rows, with_timings
 from textslim.roofline import (
     Peaks,
@@ -104,9 +106,11 @@ def main() -> None:
         log.warning("the teacher scores %.4f here and %.4f in metrics/teacher.json: the intervals' reference "
                     "differs from the table's", (reference == truth).mean(), rows[0]["accuracy"])
     rows = with_accuracy_intervals(rows, truth, reference, args.predictions_dir)
-    peaks = matmul_peaks(threads)
-    log.info("GEMM peaks with %d threads: fp32 %.0f GFLOP/s (PyTorch %.0f, ONNX Runtime %.0f), int8 %.0f GOP/s",
-             threads, peaks.fp32, peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8)
+    cpu = {**describe_cpu(), "int8_preset": resolve_preset(params.quantize.preset)}
+    peaks = matmul_peaks(threads, preset=params.quantize.preset)
+    log.info("%s, int8 path %s; GEMM peaks with %d threads: fp32 %.0f GFLOP/s (PyTorch %.0f, ONNX Runtime %.0f), "
+             "int8 %.0f GOP/s (%s)", cpu["model"], cpu["int8_path"], threads, peaks.fp32, peaks.torch_fp32,
+             peaks.ort_fp32, peaks.ort_int8, peaks.int8_operands)
     log.info("timing %d variants with %s threads", len(rows), thread_counts)
     batch_sizes = sorted(set(cfg.throughput_batch_sizes))
     latency_texts = texts[:cfg.latency_texts]
@@ -137,7 +141,7 @@ def main() -> None:
         with atomic_file(plots / "confusion_best.csv") as tmp:
             confusion_long(matrix, labels).to_csv(tmp, index=False)
 
-    summary = {"threads": threads, "labels": labels, "latency_texts": min(cfg.latency_texts, len(texts)),
+    summary = {"cpu": cpu, "threads": threads, "labels": labels, "latency_texts": min(cfg.latency_texts, len(texts)),
                "throughput_batch_sizes": batch_sizes, "latency_threads": thread_counts, "peaks": as_dict(peaks),
                "where_the_time_goes": breakdown,
                "best_student": best["name"] if best else None, "variants": rows,

@@ -182,10 +182,15 @@ def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
             "other_kernels_ms": 0.3, "top_ops_share": {"DynamicQuantizeMatMul": 0.4}, "floor_ms": 0.08}
     summary = {"variants": rows, "best_student": "spread-int8", "threads": 2, "latency_threads": [1, 2],
                "throughput_batch_sizes": [1, 8, 32],
-               "peaks": {"fp32": 300.0, "torch_fp32": 300.0, "ort_fp32": 280.0, "ort_int8": 1200.0},
+               "peaks": {"fp32": 300.0, "torch_fp32": 300.0, "ort_fp32": 280.0, "ort_int8": 1200.0,
+                         "int8_operands": "uint8 x uint8"},
+               "cpu": {"model": "AMD EPYC 7B13", "int8_path": "no-vnni", "int8_path_means": "x86 without VNNI",
+                       "int8_preset": "avx2"},
                "where_the_time_goes": [{"batch": 1, **part}, {"batch": 32, **part, "floor_ms": 2.5}]}
     text = "\n".join(hardware_lines(summary))
-    assert "int8 1200 GOP/s" in text and "| spread-int8 " in text and "25×" in text and "8.0×" in text
+    assert "CPU: AMD EPYC 7B13; int8 path `no-vnni`" in text and "`avx2` preset" in text
+    assert "int8 1200 GOP/s (ONNX Runtime MatMulInteger, uint8 x uint8," in text
+    assert "| spread-int8 " in text and "25×" in text and "8.0×" in text
     assert "TF-IDF + logistic regression has no row" in text  # no floor for sparse arithmetic
     assert "| 81.00 " in text and "| 15 " in text  # INT8 at batch 1 and its flips
     assert "## Where the time goes: spread-int8" in text and "6.2×" in text  # GEMM kernels 0.5 ms over 0.08 floor

@@ -7,12 +7,14 @@ import torch
 
 from tests.tiny import sentences, tiny_config
 from textslim.onnx_export import export_to_onnx
+from textslim.quantize import detect_preset, operand_types, operands_label, quantization_config
 from textslim.roofline import (
     Peaks,
     Work,
     _lstm_flops,
     _matmul_graph,
     floor_ms,
+    int8_probe_operands,
     matmul_peaks,
     median_tokens,
     op_times,
@@ -49,9 +51,11 @@ def test_floor_puts_weight_gemms_at_the_int8_peak_only_for_int8_forms():
 
 @pytest.mark.parametrize("integer", [False, True])
 def test_probe_graphs_compute_the_product(tmp_path, integer):
+    """Exact integer products with the operand types `auto` gives this CPU, full-range activations included: the
+    kernel the int8 peak is measured on is the one whose answers INT8 models here rely on."""
     size = 16
     path = tmp_path / "probe.onnx"
-    _matmul_graph(path, integer, size)
+    _matmul_graph(path, size, int8_probe_operands() if integer else None)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (size, size), dtype=np.uint8) if integer else rng.standard_normal((size, size),
@@ -59,13 +63,46 @@ def test_probe_graphs_compute_the_product(tmp_path, integer):
     from onnx import load, numpy_helper
 
     weights = numpy_helper.to_array(load(str(path)).graph.initializer[0])
-    expected = a.astype(np.int64) @ weights.astype(np.int64) if integer else a @ weights
-    np.testing.assert_allclose(session.run(None, {"A": a})[0], expected, rtol=1e-4, atol=1e-3)
+    if integer:
+        np.testing.assert_array_equal(session.run(None, {"A": a})[0], a.astype(np.int64) @ weights.astype(np.int64))
+    else:
+        np.testing.assert_allclose(session.run(None, {"A": a})[0], a @ weights, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("flags, weights", [
+    ({"avx2", "fma"}, "uint8"),  # AMD EPYC (Zen 3): no VNNI, u8 x s8 would saturate
+    ({"avx2", "avx512f"}, "uint8"),  # AVX-512 without VNNI: the same saturating u8 x s8 kernel
+    ({"avx2", "avx512f", "avx512_vnni"}, "int8"),  # Intel Xeon with VNNI
+    ({"avx2", "avx_vnni"}, "int8"),  # AVX-VNNI without AVX-512
+])
+def test_int8_probe_uses_the_operand_types_of_the_preset_auto_picks(tmp_path, monkeypatch, flags, weights):
+    from onnx import TensorProto, load
+
+    monkeypatch.setattr("textslim.cpu.platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("textslim.cpu.cpu_flags", lambda: flags)
+    chosen = detect_preset()
+    assert int8_probe_operands() == operand_types(quantization_config(chosen))  # the rule the quantizer follows
+    _matmul_graph(tmp_path / "probe.onnx", 8, int8_probe_operands())
+    graph = load(str(tmp_path / "probe.onnx")).graph
+    assert graph.initializer[0].data_type == {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8}[weights]
+    assert graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
+    assert graph.node[0].op_type == "MatMulInteger"
+
+
+def test_reduce_range_probe_keeps_weights_to_seven_bits(tmp_path):
+    from onnx import load, numpy_helper
+
+    operands = operand_types(quantization_config("avx512", reduce_range=True))
+    assert operands == {"activations": "uint8", "weights": "int8", "reduce_range": True}
+    _matmul_graph(tmp_path / "probe.onnx", 64, operands)
+    weights = numpy_helper.to_array(load(str(tmp_path / "probe.onnx")).graph.initializer[0]).astype(int)
+    assert weights.min() >= -64 and weights.max() <= 64 and weights.max() - weights.min() > 100
 
 
 def test_matmul_peaks_are_measured_rates():
     peaks = matmul_peaks(threads=1, size=64)
     assert peaks.threads == 1
+    assert peaks.int8_operands == operands_label(operand_types(quantization_config("auto")))
     assert min(peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8) > 0
 
 

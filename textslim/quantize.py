@@ -2,42 +2,52 @@
 computed per call) or static (activation ranges calibrated once on training texts)."""
 
 import logging
-import platform
 import shutil
 import tempfile
 from pathlib import Path
 
+from textslim.cpu import int8_path
+
 log = logging.getLogger(__name__)
 
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+# The preset `auto` picks on each int8 path (textslim/cpu.py). Without VNNI, optimum's u8 x s8 presets (avx512,
+# avx512_vnni) run a kernel that can saturate, so such CPUs get avx2's u8 x u8.
+AUTO_PRESETS = {"vnni": "avx512_vnni", "no-vnni": "avx2", "arm64": "arm64"}
+TYPE_NAMES = {"QUInt8": "uint8", "QInt8": "int8"}
 
 
 def detect_preset(flags: set[str] | None = None, machine: str | None = None) -> str:
-    """The best dynamic-quantization preset this CPU supports."""
-    machine = (machine or platform.machine()).lower()
-    if machine in ("arm64", "aarch64"):
-        return "arm64"
-    flags = cpu_flags() if flags is None else flags
-    if "avx512_vnni" in flags or "avx512vnni" in flags:
-        return "avx512_vnni"
-    if "avx512f" in flags:
-        return "avx512"
-    return "avx2"
+    """The dynamic-quantization preset `auto` means on this CPU (or on one with these flags)."""
+    return AUTO_PRESETS[int8_path(flags, machine)]
 
 
 def resolve_preset(preset: str) -> str:
     """The preset to use: the one params name, or the CPU's best for "auto"."""
     return detect_preset() if preset == "auto" else preset
+
+
+def quantization_config(preset: str, *, is_static: bool = False, per_channel: bool = False,
+                        reduce_range: bool = False):
+    """optimum's QuantizationConfig for a preset ("auto" resolved on this CPU); reduce_range quantizes weights to 7
+    bits, which keeps ONNX Runtime's u8 x s8 kernel from saturating on CPUs without VNNI."""
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    chosen = resolve_preset(preset)
+    extra = {"reduce_range": True} if reduce_range else {}
+    return getattr(AutoQuantizationConfig, chosen)(is_static=is_static, per_channel=per_channel, **extra)
+
+
+def operand_types(config) -> dict:
+    """The integer types a quantization config gives activations and weights, read from the config itself."""
+    return {"activations": TYPE_NAMES[config.activations_dtype.name], "weights": TYPE_NAMES[config.weights_dtype.name],
+            "reduce_range": bool(config.reduce_range)}
+
+
+def operands_label(operands: dict) -> str:
+    """activations x weights, as reports write them: "uint8 x int8", "uint8 x int8 (7-bit weights)"."""
+    seven_bits = " (7-bit weights)" if operands["reduce_range"] else ""
+    return f"{operands['activations']} x {operands['weights']}{seven_bits}"
 
 
 def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool) -> Path:
@@ -46,10 +56,9 @@ def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, 
     per_channel gives each output channel of a weight its own scale instead of one per tensor; scripts/int8_schemes.py
     measures what that buys (accuracy) and costs (latency) on one exported student."""
     from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
     chosen = resolve_preset(preset)
-    config = getattr(AutoQuantizationConfig, chosen)(is_static=False, per_channel=per_channel)
+    config = quantization_config(chosen, per_channel=per_channel)
     log.info("quantizing with the %s preset", chosen)
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config)
@@ -68,7 +77,7 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
     import onnxruntime as ort
     from datasets import Dataset
     from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoCalibrationConfig, AutoQuantizationConfig
+    from optimum.onnxruntime.configuration import AutoCalibrationConfig
     from transformers import AutoTokenizer
 
     onnx_dir, out_dir = Path(onnx_dir), Path(out_dir)
@@ -76,7 +85,7 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
     inputs = [i.name for i in ort.InferenceSession(str(onnx_dir / "model.onnx")).get_inputs()]
     encoded = AutoTokenizer.from_pretrained(onnx_dir)(texts, truncation=True, max_length=max_length)
     dataset = Dataset.from_dict({name: encoded[name] for name in inputs})
-    config = getattr(AutoQuantizationConfig, chosen)(is_static=True, per_channel=per_channel)
+    config = quantization_config(chosen, is_static=True, per_channel=per_channel)
     log.info("quantizing with the %s preset, static scales from %d texts", chosen, len(texts))
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     with tempfile.TemporaryDirectory(prefix="textslim-calibrate-") as tmp:

@@ -208,10 +208,15 @@ def hardware_lines(summary: dict) -> list[str]:
     rows, peaks = summary["variants"], summary["peaks"]
     batch = max(summary["throughput_batch_sizes"])
     threads = summary["threads"]
+    cpu = summary["cpu"]
     lines = ["## Against the hardware's floor", "",
+             f"CPU: {cpu['model']}; int8 path `{cpu['int8_path']}` ({cpu['int8_path_means']}); INT8 models quantized "
+             f"with the `{cpu['int8_preset']}` preset.", "",
              f"GEMM peaks measured by the compare stage with {threads} threads (square {1024}×{1024} matmuls): fp32 "
              f"{peaks['fp32']:.0f} GFLOP/s (PyTorch {peaks['torch_fp32']:.0f}, ONNX Runtime {peaks['ort_fp32']:.0f}), "
-             f"int8 {peaks['ort_int8']:.0f} GOP/s (ONNX Runtime MatMulInteger). FLOPs per text at the test split's "
+             f"int8 {peaks['ort_int8']:.0f} GOP/s (ONNX Runtime MatMulInteger, "
+             f"{peaks['int8_operands']}, the INT8 models' operand types). FLOPs per text at the "
+             "test split's "
              "median token count with each model's own tokenizer (torch's FLOP counter). Floor: weight GEMMs at the "
              "int8 peak for INT8 forms (fp32 otherwise), attention matmuls at the fp32 peak. ×floor: measured time "
              f"over the floor (batch 1: the median call, tokenizer included; batch {batch}: one batch at the measured "

@@ -19,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from textslim.inference import ort_session, prepare_loading
+from textslim.quantize import operand_types, operands_label, quantization_config
 
 PROBE_SIZE = 1024  # square GEMMs this big reach the kernels' peak on a CPU; the model's own GEMMs are far smaller
 PROBE_REPEATS = 10
@@ -30,8 +31,9 @@ class Peaks:
 
     torch_fp32: float
     ort_fp32: float
-    ort_int8: float  # ONNX Runtime's integer GEMM (MatMulInteger, uint8 x int8 -> int32): what INT8 graphs run
+    ort_int8: float  # ONNX Runtime's integer GEMM (MatMulInteger -> int32) with the INT8 models' operand types
     threads: int
+    int8_operands: str = "uint8 x int8"  # activations x weights of the int8 probe
 
     @property
     def fp32(self) -> float:
@@ -49,13 +51,19 @@ def _median_seconds(run, repeats: int = PROBE_REPEATS) -> float:
     return statistics.median(times)
 
 
-def _matmul_graph(path: Path, integer: bool, size: int) -> None:
-    """A one-node ONNX graph: activations (input) x weights (initializer), as a dynamic-INT8 or fp32 graph runs it."""
+def _matmul_graph(path: Path, size: int, operands: dict | None = None) -> None:
+    """A one-node ONNX graph: activations (input) x weights (initializer), as a dynamic-INT8 graph runs it when
+    `operands` names the integer types (operand_types of the quantization config), as an fp32 graph when None."""
     from onnx import TensorProto, helper, numpy_helper, save
+    from onnxruntime.quantization.quant_utils import get_qmin_qmax_for_qType
 
     rng = np.random.default_rng(0)
-    if integer:
-        weights = numpy_helper.from_array(rng.integers(-127, 128, (size, size), dtype=np.int8), "W")
+    if operands:
+        weight_type = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8}[operands["weights"]]
+        # the weight values the quantizer can write with these settings (7 bits under reduce_range)
+        low, high = get_qmin_qmax_for_qType(weight_type, reduce_range=operands["reduce_range"], symmetric=True)
+        values = rng.integers(int(low), int(high) + 1, (size, size)).astype(operands["weights"])
+        weights = numpy_helper.from_array(values, "W")
         node = helper.make_node("MatMulInteger", ["A", "W"], ["Y"])
         a_type, y_type = TensorProto.UINT8, TensorProto.INT32
     else:
@@ -67,24 +75,32 @@ def _matmul_graph(path: Path, integer: bool, size: int) -> None:
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
-def matmul_peaks(threads: int, size: int = PROBE_SIZE) -> Peaks:
-    """The fp32 GEMM peak of PyTorch and of ONNX Runtime, and ONNX Runtime's int8 GEMM peak, with `threads`."""
+def int8_probe_operands(preset: str = "auto") -> dict:
+    """The operand types the int8 probe multiplies: those of the preset the INT8 models are quantized with, so that
+    the peak is measured on the kernel they run (u8 x u8 and u8 x s8 are different kernels)."""
+    return operand_types(quantization_config(preset))
+
+
+def matmul_peaks(threads: int, size: int = PROBE_SIZE, preset: str = "auto") -> Peaks:
+    """The fp32 GEMM peak of PyTorch and of ONNX Runtime, and ONNX Runtime's int8 GEMM peak with the operand types of
+    `preset` ("auto": this CPU's), with `threads`."""
     flops = 2 * size**3
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch_fp32 = flops / _median_seconds(lambda: torch.mm(a, b)) / 1e9
     rng = np.random.default_rng(1)
-    inputs = {False: rng.standard_normal((size, size), dtype=np.float32),
-              True: rng.integers(0, 256, (size, size), dtype=np.uint8)}
+    operands = int8_probe_operands(preset)
+    inputs = {"fp32": (None, rng.standard_normal((size, size), dtype=np.float32)),
+              "int8": (operands, rng.integers(0, 256, (size, size), dtype=np.uint8))}
     rates = {}
     with tempfile.TemporaryDirectory(prefix="textslim-probe-") as tmp:
-        for integer, feed in inputs.items():
-            path = Path(tmp) / f"{'int8' if integer else 'fp32'}.onnx"
-            _matmul_graph(path, integer, size)
+        for name, (types, feed) in inputs.items():
+            path = Path(tmp) / f"{name}.onnx"
+            _matmul_graph(path, size, types)
             session = ort_session(path, threads)
-            rates[integer] = flops / _median_seconds(lambda: session.run(None, {"A": feed})) / 1e9  # noqa: B023
-    return Peaks(torch_fp32=round(torch_fp32, 1), ort_fp32=round(rates[False], 1), ort_int8=round(rates[True], 1),
-                 threads=threads)
+            rates[name] = flops / _median_seconds(lambda: session.run(None, {"A": feed})) / 1e9  # noqa: B023
+    return Peaks(torch_fp32=round(torch_fp32, 1), ort_fp32=round(rates["fp32"], 1), ort_int8=round(rates["int8"], 1),
+                 threads=threads, int8_operands=operands_label(operands))
 
 
 @dataclass(frozen=True)
