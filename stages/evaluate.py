@@ -9,6 +9,7 @@ import pandas as pd
 
 from textslim.atomic import atomic_file, write_json
 from textslim.cli import run_stage
+from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict, student_description
 from textslim.inference import OnnxClassifier, TorchClassifier, load_torch_model
@@ -70,7 +71,8 @@ def main() -> None:
                if path.stem in SIDE_REPORTS}
     with atomic_file(args.predictions_out) as tmp:
         pd.DataFrame(per_text).to_csv(tmp, index=False)
-    write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "forms": results,
+    write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "evaluated_on": describe_cpu(),
+                          "forms": results,
                           "confusion": {"labels": labels, "rows": "true label", "columns": "predicted label",
                                         "forms": confusion}})
 

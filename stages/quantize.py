@@ -7,10 +7,18 @@ from pathlib import Path
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
+from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import student_description
 from textslim.params import load_params
-from textslim.quantize import copy_model_files, quantize_dynamic, quantize_static, resolve_preset
+from textslim.quantize import (
+    copy_model_files,
+    operand_types,
+    quantization_config,
+    quantize_dynamic,
+    quantize_static,
+    resolve_preset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +45,10 @@ def main() -> None:
         else:
             path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
         copy_model_files(args.model, tmp)
+        # the operand types as the quantizer wrote them, and the CPU they were quantized (and are evaluated) on
         write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": params.mode,
-                                           "weights": "int8", "scales": scales})
+                                           **operand_types(quantization_config(preset)), "scales": scales,
+                                           "cpu": describe_cpu()})
     size = (Path(args.out) / path.name).stat().st_size
     log.info("quantized %s -> %s/%s (%.1f MB), %s, preset %s (%s), %s scales", args.model, args.out, path.name,
              size / 1e6, params.mode, preset, "detected from the CPU" if params.preset == "auto" else "from params",

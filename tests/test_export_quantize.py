@@ -131,3 +131,37 @@ def test_graph_optimization_of_a_head_pruned_model_keeps_parity(tiny_teacher, tm
     export_to_onnx(tmp_path / "pruned", tmp_path / "onnx")
     assert optimize_graph(tmp_path / "onnx", "O2") == "O2"
     assert parity(tmp_path / "pruned", tmp_path / "onnx", TEXTS[:16], 64, 1e-4)["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("quantized_on, here_flags, warned", [
+    ("vnni", {"avx2", "fma"}, True),  # quantized on an Intel Xeon with VNNI, loaded on an AVX2-only AMD
+    ("no-vnni", {"avx2", "avx512f", "avx512_vnni"}, True),  # and the other way round
+    ("vnni", {"avx2", "avx512f", "avx512_vnni"}, False),  # on its own path: no line
+    ("no-vnni", {"avx2", "fma"}, False),
+])
+def test_loading_int8_on_another_int8_path_logs_one_line(exported, tmp_path, monkeypatch, caplog, quantized_on,
+                                                         here_flags, warned):
+    import json
+    import logging
+    import shutil
+
+    from textslim.inference import ort_session
+
+    _, int8_dir = exported
+    folder = shutil.copytree(int8_dir, tmp_path / "int8")
+    (folder / "quantize.json").write_text(json.dumps({"preset": "avx2", "cpu": {
+        "model": "Build CPU 9000", "int8_path": quantized_on}}))
+    monkeypatch.setattr("textslim.cpu.platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("textslim.cpu.cpu_flags", lambda: here_flags)
+    monkeypatch.setattr("textslim.cpu.cpu_model", lambda: "Serving CPU 1")
+    with caplog.at_level(logging.WARNING, logger="textslim.inference"):
+        for _ in range(3):  # one line per folder, however many sessions open it (one per thread count)
+            ort_session(folder / "model_quantized.onnx", threads=1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "textslim.inference"]
+    if warned:
+        assert len(lines) == 1
+        here = "no-vnni" if quantized_on == "vnni" else "vnni"
+        assert f"Build CPU 9000 (int8 path {quantized_on})" in lines[0] and "checked there only" in lines[0]
+        assert f"Serving CPU 1, takes the {here} path" in lines[0]
+    else:
+        assert lines == []

@@ -24,11 +24,25 @@ def _vector_scales(model_path: Path) -> int:
     return sum(numpy_helper.to_array(t).size > 1 for t in graph.initializer if t.name.endswith("_scale"))
 
 
-@pytest.mark.parametrize("per_channel", [False, True])
-def test_stage_sets_scale_granularity_and_keeps_logits(tiny_teacher, tmp_path, per_channel):
+def _gemm_weight_types(model_path: Path) -> set[str]:
+    """The integer types of the weights the graph's integer GEMMs multiply (the embeddings' Gather tables are
+    quantized apart, as uint8 in every preset), read from the graph itself."""
+    graph = onnx.load(str(model_path)).graph
+    gemm_inputs = {name for node in graph.node if node.op_type == "MatMulInteger" for name in node.input}
+    return {str(numpy_helper.to_array(t).dtype) for t in graph.initializer if t.name in gemm_inputs}
+
+
+@pytest.mark.parametrize("preset, per_channel, weights", [
+    ("avx2", False, "uint8"), ("avx2", True, "uint8"), ("avx512", False, "int8"), ("avx512_vnni", True, "int8"),
+    ("arm64", False, "int8"),
+])
+def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_teacher, tmp_path, preset,
+                                                                          per_channel, weights):
+    from textslim.cpu import describe_cpu
+
     export_to_onnx(tiny_teacher, tmp_path / "onnx")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["quantize"] = {"preset": "avx2", "per_channel": per_channel}
+    params["quantize"] = {"preset": preset, "per_channel": per_channel}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params", str(tmp_path / "params.yaml"),
                     "--model", str(tmp_path / "onnx"), "--out", str(tmp_path / "int8")], check=True)
@@ -37,6 +51,9 @@ def test_stage_sets_scale_granularity_and_keeps_logits(tiny_teacher, tmp_path, p
     assert (_vector_scales(quantized) > 0) == per_channel
     recorded = json.loads((tmp_path / "int8" / "quantize.json").read_text())
     assert recorded["scales"] == ("per-channel" if per_channel else "per-tensor")
+    assert _gemm_weight_types(quantized) == {recorded["weights"]} == {weights}  # what the file holds
+    assert (recorded["preset"], recorded["activations"], recorded["reduce_range"]) == (preset, "uint8", False)
+    assert recorded["cpu"] == describe_cpu()  # where it was quantized
     texts = sentences(20, seed=5)["text"].tolist()
     fp32 = OnnxClassifier(tmp_path / "onnx", "model.onnx", 32).logits(texts)
     int8 = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32).logits(texts)  # tokenizer copied beside it

@@ -5,12 +5,17 @@ written once for all of them.
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from textslim.cpu import describe_cpu
+
+log = logging.getLogger(__name__)
 
 OUR_MODEL_TYPES = "textslim-"  # the prefix of the model types our recipes register (the BiLSTM, SetFit)
 
@@ -70,7 +75,27 @@ def ort_session(model_path: str | Path, threads: int = 0, spinning: bool = True)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    warn_if_quantized_elsewhere(Path(model_path).parent)
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+_warned_folders: set[Path] = set()
+
+
+def warn_if_quantized_elsewhere(model_dir: Path) -> None:
+    """One log line per folder when an INT8 model was quantized and checked on a CPU whose int8 path differs from
+    this one's: ONNX Runtime runs other integer kernels here, so its answers may differ from the ones measured."""
+    record = model_dir / "quantize.json"
+    if not record.is_file() or model_dir.resolve() in _warned_folders:
+        return
+    there = json.loads(record.read_text()).get("cpu")
+    here = describe_cpu()
+    if there is None or there["int8_path"] == here["int8_path"]:
+        return
+    _warned_folders.add(model_dir.resolve())
+    log.warning("%s was quantized on %s (int8 path %s) and its accuracy was checked there only; this CPU, %s, takes "
+                "the %s path: its INT8 answers here may differ", model_dir, there["model"], there["int8_path"],
+                here["model"], here["int8_path"])
 
 
 class OnnxClassifier:

@@ -39,7 +39,8 @@ def quantization_config(preset: str, *, is_static: bool = False, per_channel: bo
 
 
 def operand_types(config) -> dict:
-    """The integer types a quantization config gives activations and weights, read from the config itself."""
+    """The integer types a quantization config gives the integer GEMMs' operands (activations, weights), read from the
+    config itself; embedding tables (Gather) are quantized apart, as uint8 in every preset."""
     return {"activations": TYPE_NAMES[config.activations_dtype.name], "weights": TYPE_NAMES[config.weights_dtype.name],
             "reduce_range": bool(config.reduce_range)}
 
