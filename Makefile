@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile seeds test browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -53,6 +53,11 @@ seeds: setup
 TEST_WORKERS ?= 2
 test: setup browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The tier to iterate with (about a minute): no e2e `dvc repro`, no browser, nothing marked slow (a stage or script
+# in its own process). `make test` stays the one that decides.
+test-quick: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not e2e and not browser"
 
 # The browser tests drive Debian's chromium (never a downloaded browser): installed when missing, as .ci/run does.
 # Without root (or apt), a warning, and those tests skip.

@@ -34,6 +34,7 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -
         assert fragment in errors[0]
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("data, fragments", [
     ({"source": "missing.csv"}, ["data.source", "file not found"]),
     ({"source": "bad.csv"}, ["data.source", "not valid UTF-8"]),
@@ -51,6 +52,7 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("prune, fragment", [
     ({"amount": 1.2}, "prune.amount = 1.2"),
     ({"head_fraction": 1.0}, "prune.head_fraction = 1.0"),
@@ -79,6 +81,7 @@ def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
     return logits
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teacher, tiny_csv):
     import shutil
 
@@ -94,6 +97,7 @@ def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teach
     assert not (tmp_path / "pruned").exists()
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teacher, tiny_csv):
     params = _params(tmp_path, data={"source": str(tiny_csv)}, first={"num_layers": 4},
                      distill={"students": ["first"]})
@@ -105,6 +109,7 @@ def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teach
     assert not (tmp_path / "student").exists()
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_unknown_quantize_preset_is_rejected(tmp_path):
     done = _stage("quantize", "--params", str(_params(tmp_path, quantize={"preset": "avx9"})), "--model", "m",
                   "--out", "q", cwd=tmp_path)

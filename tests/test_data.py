@@ -263,6 +263,7 @@ def _stage(tmp_path, params: dict, *args: str):
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prepare_data_stage_writes_the_report(tmp_path, tiny_teacher):
     labels = ["pos", "neg"] * 60 + ["", " "]
     csv = _labelled_csv(tmp_path / "d.csv", labels)
@@ -277,6 +278,7 @@ def test_prepare_data_stage_writes_the_report(tmp_path, tiny_teacher):
     assert all(s["share_over_max_length"] == 1.0 for s in report["tokens"]["splits"].values())
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prepare_data_stage_with_all_labels_blank_writes_nothing(tmp_path, tiny_teacher):
     csv = _labelled_csv(tmp_path / "d.csv", [""] * 30)
     done = _stage(tmp_path, {"data": {"source": csv}, "teacher": {"model": str(tiny_teacher)}})

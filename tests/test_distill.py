@@ -84,8 +84,26 @@ def test_teacher_logits_must_align_with_texts(tiny_teacher):
         tokenize_frame(frame, tokenizer, 8, np.zeros((1, 2)))
 
 
-def test_train_params_defaults_are_valid():
-    TrainParams().validate_train("teacher")
+OUTSIDE_RANGE = [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0), ("head_learning_rate", -1e-5),
+                 ("weight_decay", -0.01), ("warmup_ratio", 1.0), ("warmup_ratio", -0.01), ("max_length", 7),
+                 ("early_stopping_patience", 0)]
+
+
+@pytest.mark.parametrize("field, value", OUTSIDE_RANGE)
+def test_each_train_param_just_outside_its_range_is_rejected_by_name(field, value):
+    from dataclasses import replace
+
+    from textslim.errors import TextslimError
+
+    TrainParams().validate_train("teacher")  # the defaults pass
+    with pytest.raises(TextslimError, match=rf"^params: student\.{field} = {value!r} is not allowed"):
+        replace(TrainParams(), **{field: value}).validate_train("student")
+
+
+def test_every_train_param_has_an_outside_range_case():
+    from dataclasses import fields
+
+    assert {name for name, _ in OUTSIDE_RANGE} == {f.name for f in fields(TrainParams)}
 
 
 def test_hidden_state_loss_equals_the_formula_by_hand():

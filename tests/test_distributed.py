@@ -97,6 +97,7 @@ def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
                           timeout=300)
 
 
+@pytest.mark.slow  # launches training processes under torchrun
 def test_two_cpu_processes_train_one_model_and_rank_0_saves_it_once(tmp_path, tiny_teacher):
     out = tmp_path / "out"
     (out / "orders").mkdir(parents=True)
@@ -121,6 +122,7 @@ def test_two_cpu_processes_train_one_model_and_rank_0_saves_it_once(tmp_path, ti
     assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith("textslim-ckpt-")]
 
 
+@pytest.mark.slow  # launches training processes under torchrun
 def test_a_failing_rank_fails_the_run(tmp_path):
     done = _run(FAIL_SCRIPT, tmp_path)
     assert done.returncode != 0

@@ -56,6 +56,7 @@ def test_distill_stage_depends_on_the_shared_kd_settings_and_its_own_section():
     assert set(params) - {f"distill.{k}" for k in declared} == {"${item}"}  # not `seed`: the split's and teacher's
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_code_deps_are_exactly_the_textslim_files_the_stage_imports(name):
     """Every imported textslim file is under a declared dep, and every declared code dep is imported.

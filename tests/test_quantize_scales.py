@@ -32,6 +32,7 @@ def _gemm_weight_types(model_path: Path) -> set[str]:
     return {str(numpy_helper.to_array(t).dtype) for t in graph.initializer if t.name in gemm_inputs}
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("preset, per_channel, weights", [
     ("avx2", False, "uint8"), ("avx2", True, "uint8"), ("avx512", False, "int8"), ("avx512_vnni", True, "int8"),
     ("arm64", False, "int8"),
@@ -60,6 +61,7 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
     assert np.abs(fp32 - int8).max() < 0.5 * np.abs(fp32).max() + 1e-3
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path):
     from textslim.data import write_prepared
     from textslim.evaluation import STUDENT_FILE
@@ -83,6 +85,7 @@ def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_b
     np.testing.assert_allclose(alone, static.logits(texts), atol=1e-4)  # fixed scales: no batch dependence
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_an_unknown_quantize_mode_is_named(tmp_path, tiny_teacher):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"]["mode"] = "magic"

@@ -54,6 +54,7 @@ def test_deploy_prunes_exports_and_quantizes_a_student(tmp_path):
     assert (done.int8 / "tokenizer.json").is_file()  # the quantized model ships with its (trimmed) tokenizer
 
 
+@pytest.mark.slow  # exports, optimizes and times the graph at every level
 def test_graph_optimization_study_measures_every_level_fp32_and_int8(tmp_path, tiny_teacher):
     from tests.scripts import load_script
     from textslim.onnx_export import export_to_onnx

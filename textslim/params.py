@@ -64,6 +64,7 @@ class TrainParams:
         check_param(self.max_length >= 8, f"{section}.max_length", "an integer >= 8", self.max_length)
         for name in ("learning_rate", "head_learning_rate"):
             check_param(getattr(self, name) > 0, f"{section}.{name}", "a positive number", getattr(self, name))
+        check_param(self.weight_decay >= 0, f"{section}.weight_decay", "a number >= 0", self.weight_decay)
         check_param(0 <= self.warmup_ratio < 1, f"{section}.warmup_ratio", "a fraction in [0, 1)", self.warmup_ratio)
         check_param(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "an integer >= 1",
                     self.early_stopping_patience)

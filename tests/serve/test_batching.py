@@ -390,6 +390,7 @@ def test_agreement_compares_batched_answers_with_the_same_text_alone() -> None:
     assert result.unstable_alone == 1
 
 
+@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_load_script_measures_batching_off_and_on_end_to_end(tiny_root: Path, tmp_path: Path) -> None:
     """Two real servers (subprocesses on loopback) and a handful of requests: the report has every row."""
     load = _load_script()

@@ -27,6 +27,9 @@ TEXT = "a sharp and funny film with a good story"
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
+pytestmark = pytest.mark.browser
+
+
 @pytest.fixture(scope="module")
 def live_url(tiny_app) -> Iterator[str]:
     """The tiny app served by uvicorn in a background thread on a free loopback port."""
