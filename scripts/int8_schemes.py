@@ -8,6 +8,13 @@ activation's scale per call, so a text's prediction can change with the texts ba
 For every scheme: accuracy at batch 64 and at batch 1, and the test predictions that differ between the two.
 
     python scripts/int8_schemes.py --onnx models/onnx/spread --out reports/int8-schemes.md
+
+With --presets, it instead quantizes every --onnx model with each preset (dynamic, per-channel) and times them all
+interleaved in one process: the table `quantize.preset: auto` is chosen from, per int8 path (textslim/cpu.py).
+A preset followed by `+reduce_range` quantizes weights to 7 bits.
+
+    python scripts/int8_schemes.py --presets avx512_vnni avx2 avx512+reduce_range \
+        --onnx models/onnx/teacher models/onnx/{first,spread,lora,setfit,lstm} --out reports/int8-portability.md
 """
 
 import argparse
@@ -15,10 +22,22 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import torch
 
+from textslim.bench import benchmark
+from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, predict, student_description
-from textslim.quantize import copy_model_files, quantize_dynamic, quantize_static, resolve_preset
+from textslim.quantize import (
+    copy_model_files,
+    operand_types,
+    operands_label,
+    quantization_config,
+    quantize_dynamic,
+    quantize_static,
+    resolve_preset,
+)
+from textslim.significance import accuracy_difference_interval
 from textslim.study import markdown, measure, onnx_variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
@@ -27,13 +46,20 @@ CALIBRATION_TEXTS = 256
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--onnx", required=True, type=Path, help="an export_onnx output directory (model.onnx)")
+    parser.add_argument("--onnx", required=True, type=Path, nargs="+",
+                        help="export_onnx output directories (model.onnx); one unless --presets")
+    parser.add_argument("--presets", nargs="+", help="compare these presets (PRESET or PRESET+reduce_range) instead")
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--preset", default="auto")
     parser.add_argument("--latency-texts", type=int, default=200)
     parser.add_argument("--label", help="what to call the model in the report (default: the --onnx path)")
     parser.add_argument("--out", required=True, type=Path, help="the markdown report to write")
     args = parser.parse_args()
+    if args.presets:
+        return compare_presets(args)
+    if len(args.onnx) > 1:
+        parser.error("several --onnx directories need --presets")
+    args.onnx = args.onnx[0]
 
     splits, labels = read_prepared(args.data)
     test = splits["test"]
@@ -68,6 +94,62 @@ def main() -> None:
                         f"test split ({len(test)} texts); latency at batch 1 over {args.latency_texts} test texts, "
                         f"the variants interleaved in one process. Static: minmax ranges from {CALIBRATION_TEXTS} "
                         f"training texts.\n\n{table}\n")
+    print(table)
+
+
+def _preset_spec(spec: str) -> tuple[str, bool]:
+    """"avx2" -> ("avx2", False); "avx512+reduce_range" -> ("avx512", True)."""
+    preset, _, option = spec.partition("+")
+    if option not in ("", "reduce_range"):
+        raise SystemExit(f"--presets: {spec!r}: the only option is +reduce_range")
+    return preset, option == "reduce_range"
+
+
+def compare_presets(args: argparse.Namespace) -> None:
+    """Every model x preset, with its fp32 graph: accuracy, agreement with fp32 and the paired interval of the
+    accuracy difference to it, batch-1 and batch-32 latency, all timed interleaved in one process."""
+    splits, labels = read_prepared(args.data)
+    test, cpu = splits["test"], describe_cpu()
+    texts, truth = test["text"].tolist(), test["label"].to_numpy()
+    specs = [_preset_spec(spec) for spec in args.presets]
+    rows, classifiers, threads = [], {}, torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {}
+        for onnx_dir in args.onnx:
+            max_length = student_description(onnx_dir)["max_length"]
+            variants[onnx_dir.name, "fp32", "float32"] = onnx_variant(onnx_dir, max_length)
+            for preset, reduce_range in specs:
+                out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}"
+                quantize_dynamic(onnx_dir, out, preset, per_channel=True, reduce_range=reduce_range)
+                copy_model_files(onnx_dir, out)
+                types = operands_label(operand_types(quantization_config(preset, reduce_range=reduce_range)))
+                variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = onnx_variant(
+                    out, max_length, "model_quantized.onnx")
+        classifiers = {key: {threads: v.classifier} for key, v in variants.items()}
+        timings = benchmark(classifiers, texts[:args.latency_texts], warmup=20, throughput_texts=texts[:512],
+                            batch_sizes=[1, 32], rounds=3, threads=threads)
+        fp32 = {}
+        for (model, preset, types), variant in variants.items():
+            predictions = predict(variant.classifier, texts, batch_size=64)
+            reference = fp32.setdefault(model, predictions)
+            low, high = accuracy_difference_interval(truth, reference, predictions)
+            timing = timings[model, preset, types]
+            rows.append({"model": model, "preset": preset, "activations x weights": types,
+                         "accuracy": f"{100 * (predictions == truth).mean():.2f}",
+                         "agrees with fp32": f"{100 * (predictions == reference).mean():.2f}%",
+                         "Δ vs fp32, 95% interval": f"{100 * low:+.2f} to {100 * high:+.2f}",
+                         "batch-1 ms (p50)": f"{timing.batch1_ms_median:.2f}",
+                         "batch-32 ms per text": f"{1e3 / timing.texts_per_s_by_batch[32]:.3f}"})
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        f"# INT8 presets on {cpu['model']} (int8 path `{cpu['int8_path']}`)\n\n"
+        f"{cpu['int8_path_means']}. Command: `python scripts/int8_schemes.py --presets {' '.join(args.presets)} "
+        f"--onnx {' '.join(str(d) for d in args.onnx)}`. Dynamic INT8, per-channel weight scales; test split "
+        f"({len(test)} texts), predictions at batch 64. Agreement and the paired bootstrap interval are against "
+        f"the same model's fp32 ONNX graph. Latency: batch 1 over {args.latency_texts} test texts (median) and "
+        f"batch 32 over 512 (median of 3 rounds), every variant interleaved in one process, {threads} threads.\n\n"
+        f"{table}\n")
     print(table)
 
 

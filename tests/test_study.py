@@ -85,3 +85,29 @@ def test_pareto_frontier_keeps_only_variants_nothing_beats_on_both_axes(tmp_path
     assert speed == {"teacher": True, "fast": True, "dominated": False, "tiny": False}
     assert size == {"teacher": True, "fast": True, "dominated": False, "tiny": True}
     assert points.set_index("variant").at["fast", "speedup"] == pytest.approx(10.0)
+
+
+@pytest.mark.slow  # quantizes the graph three ways and times every variant
+def test_int8_presets_table_has_every_model_and_preset_with_the_true_types(tmp_path, tiny_teacher):
+    import argparse
+
+    from tests.scripts import load_script
+    from textslim.cpu import describe_cpu
+    from textslim.data import write_prepared
+    from textslim.onnx_export import export_to_onnx
+
+    export_to_onnx(tiny_teacher, tmp_path / "tiny")
+    (tmp_path / "tiny" / STUDENT_FILE).write_text(json.dumps({"max_length": 24}))
+    frame = sentences(24, seed=5).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
+    (tmp_path / "prepared").mkdir()
+    write_prepared({"train": frame, "validation": frame, "test": frame}, LABELS, tmp_path / "prepared")
+    args = argparse.Namespace(data=tmp_path / "prepared", onnx=[tmp_path / "tiny"], latency_texts=4,
+                              presets=["avx512_vnni", "avx2", "avx512+reduce_range"], out=tmp_path / "report.md")
+    load_script("int8_schemes").compare_presets(args)
+    report = args.out.read_text()
+    assert report.startswith(f"# INT8 presets on {describe_cpu()['model']}")
+    rows = [line for line in report.splitlines() if line.startswith("| tiny")]
+    assert [row.split("|")[2].strip() for row in rows] == ["fp32", "avx512_vnni", "avx2", "avx512+reduce_range"]
+    assert [row.split("|")[3].strip() for row in rows] == ["float32", "uint8 x int8", "uint8 x uint8",
+                                                           "uint8 x int8 (7-bit weights)"]
+    assert "| 100.00% " in rows[0]  # fp32 agrees with itself

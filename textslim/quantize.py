@@ -51,7 +51,8 @@ def operands_label(operands: dict) -> str:
     return f"{operands['activations']} x {operands['weights']}{seven_bits}"
 
 
-def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool) -> Path:
+def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool,
+                     reduce_range: bool = False) -> Path:
     """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings).
 
     per_channel gives each output channel of a weight its own scale instead of one per tensor; scripts/int8_schemes.py
@@ -59,8 +60,8 @@ def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, 
     from optimum.onnxruntime import ORTQuantizer
 
     chosen = resolve_preset(preset)
-    config = quantization_config(chosen, per_channel=per_channel)
-    log.info("quantizing with the %s preset", chosen)
+    config = quantization_config(chosen, per_channel=per_channel, reduce_range=reduce_range)
+    log.info("quantizing with the %s preset%s", chosen, ", 7-bit weights" if reduce_range else "")
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config)
     return Path(out_dir) / "model_quantized.onnx"
