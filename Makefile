@@ -54,8 +54,8 @@ TEST_WORKERS ?= 2
 test: setup browser
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# The tier to iterate with (about a minute): no e2e `dvc repro`, no browser, nothing marked slow (a stage or script
-# in its own process). `make test` stays the one that decides.
+# The tier to iterate with (about 30 s of pytest): no e2e `dvc repro`, no browser, nothing marked slow (a stage or
+# script in its own process). `make test` stays the one that decides.
 test-quick: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not e2e and not browser"
 

@@ -22,7 +22,6 @@ from textslim.plots import (
     training_curves,
     variant_points,
 )
-from textslim.quantize import resolve_preset
 from textslim.report import best_student, variant_rows, with_timings
 from textslim.roofline import (
     Peaks,
@@ -91,8 +90,9 @@ def main() -> None:
     teacher = read_json(metrics_dir / "teacher.json")
     baseline = read_json(metrics_dir / "baseline.json")
     students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
+    teacher_deployed = read_json(metrics_dir / "teacher-deployed.json")
     rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length,
-                        read_json(metrics_dir / "teacher-deployed.json"))
+                        teacher_deployed)
 
     threads = cfg.main_threads()
     thread_counts = sorted({threads, *cfg.latency_threads})
@@ -106,8 +106,11 @@ def main() -> None:
         log.warning("the teacher scores %.4f here and %.4f in metrics/teacher.json: the intervals' reference "
                     "differs from the table's", (reference == truth).mean(), rows[0]["accuracy"])
     rows = with_accuracy_intervals(rows, truth, reference, args.predictions_dir)
-    cpu = {**describe_cpu(), "int8_preset": resolve_preset(params.quantize.preset)}
-    peaks = matmul_peaks(threads, preset=params.quantize.preset)
+    # The INT8 models' own record (teacher-int8's quantize.json, as evaluate_teacher read it): where they came from
+    # a remote or the run cache, they may have been quantized on another CPU than this one.
+    quantized = teacher_deployed["quantize"]
+    cpu = {**describe_cpu(), "int8_preset": quantized["preset"], "quantized_on": quantized["cpu"]}
+    peaks = matmul_peaks(threads, operands=quantized)
     log.info("%s, int8 path %s; GEMM peaks with %d threads: fp32 %.0f GFLOP/s (PyTorch %.0f, ONNX Runtime %.0f), "
              "int8 %.0f GOP/s (%s)", cpu["model"], cpu["int8_path"], threads, peaks.fp32, peaks.torch_fp32,
              peaks.ort_fp32, peaks.ort_int8, peaks.int8_operands)

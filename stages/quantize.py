@@ -45,7 +45,8 @@ def main() -> None:
         else:
             path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
         copy_model_files(args.model, tmp)
-        # the operand types as the quantizer wrote them, and the CPU they were quantized (and are evaluated) on
+        # the operand types as the quantizer writes them, and the CPU they were quantized on (the pipeline scores
+        # them there too; evaluate records its own CPU in the metrics)
         write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": params.mode,
                                            **operand_types(quantization_config(preset)), "scales": scales,
                                            "cpu": describe_cpu()})

@@ -133,14 +133,15 @@ def test_graph_optimization_of_a_head_pruned_model_keeps_parity(tiny_teacher, tm
     assert parity(tmp_path / "pruned", tmp_path / "onnx", TEXTS[:16], 64, 1e-4)["max_abs_diff"] <= 1e-4
 
 
-@pytest.mark.parametrize("quantized_on, here_flags, warned", [
-    ("vnni", {"avx2", "fma"}, True),  # quantized on an Intel Xeon with VNNI, loaded on an AVX2-only AMD
-    ("no-vnni", {"avx2", "avx512f", "avx512_vnni"}, True),  # and the other way round
-    ("vnni", {"avx2", "avx512f", "avx512_vnni"}, False),  # on its own path: no line
-    ("no-vnni", {"avx2", "fma"}, False),
+@pytest.mark.parametrize("quantized_on, here_flags, weights, warned, differ", [
+    ("vnni", {"avx2", "fma"}, "int8", True, True),  # quantized u8 x s8 on an Intel Xeon, loaded on an AVX2 AMD
+    ("no-vnni", {"avx2", "avx512f", "avx512_vnni"}, "int8", True, True),  # and the other way round
+    ("vnni", {"avx2", "fma"}, "uint8", True, False),  # u8 x u8 is exact on both: said so, still one line
+    ("vnni", {"avx2", "avx512f", "avx512_vnni"}, "int8", False, False),  # on its own path: no line
+    ("no-vnni", {"avx2", "fma"}, "uint8", False, False),
 ])
 def test_loading_int8_on_another_int8_path_logs_one_line(exported, tmp_path, monkeypatch, caplog, quantized_on,
-                                                         here_flags, warned):
+                                                         here_flags, weights, warned, differ):
     import json
     import logging
     import shutil
@@ -149,8 +150,9 @@ def test_loading_int8_on_another_int8_path_logs_one_line(exported, tmp_path, mon
 
     _, int8_dir = exported
     folder = shutil.copytree(int8_dir, tmp_path / "int8")
-    (folder / "quantize.json").write_text(json.dumps({"preset": "avx2", "cpu": {
-        "model": "Build CPU 9000", "int8_path": quantized_on}}))
+    (folder / "quantize.json").write_text(json.dumps({"preset": "any", "activations": "uint8", "weights": weights,
+                                                      "reduce_range": False,
+                                                      "cpu": {"model": "Build CPU 9000", "int8_path": quantized_on}}))
     monkeypatch.setattr("textslim.cpu.platform.machine", lambda: "x86_64")
     monkeypatch.setattr("textslim.cpu.cpu_flags", lambda: here_flags)
     monkeypatch.setattr("textslim.cpu.cpu_model", lambda: "Serving CPU 1")
@@ -158,10 +160,30 @@ def test_loading_int8_on_another_int8_path_logs_one_line(exported, tmp_path, mon
         for _ in range(3):  # one line per folder, however many sessions open it (one per thread count)
             ort_session(folder / "model_quantized.onnx", threads=1)
     lines = [r.getMessage() for r in caplog.records if r.name == "textslim.inference"]
-    if warned:
-        assert len(lines) == 1
-        here = "no-vnni" if quantized_on == "vnni" else "vnni"
-        assert f"Build CPU 9000 (int8 path {quantized_on})" in lines[0] and "checked there only" in lines[0]
-        assert f"Serving CPU 1, takes the {here} path" in lines[0]
-    else:
+    if not warned:
         assert lines == []
+        return
+    assert len(lines) == 1
+    here = "no-vnni" if quantized_on == "vnni" else "vnni"
+    assert f"Build CPU 9000 (int8 path {quantized_on})" in lines[0] and "checked there only" in lines[0]
+    assert f"Serving CPU 1, takes the {here} path" in lines[0]
+    assert ("products can differ here" in lines[0]) == differ
+    assert ("products are the same here" in lines[0]) == (not differ)
+
+
+@pytest.mark.parametrize("weights, reduce_range, path, other, differ", [
+    ("int8", False, "vnni", "no-vnni", True), ("int8", False, "arm64", "no-vnni", True),
+    ("int8", False, "vnni", "arm64", False), ("int8", True, "vnni", "no-vnni", False),
+    ("uint8", False, "vnni", "no-vnni", False),
+])
+def test_products_differ_only_for_full_range_int8_weights_across_vnni(weights, reduce_range, path, other, differ):
+    from textslim.cpu import products_differ
+
+    operands = {"activations": "uint8", "weights": weights, "reduce_range": reduce_range}
+    assert products_differ(operands, path, other) == products_differ(operands, other, path) == differ
+
+
+@pytest.mark.parametrize("preset", ["avx512_vnni", "arm64"])
+def test_reduce_range_on_a_preset_without_it_names_the_ones_that_have_it(preset):
+    with pytest.raises(TextslimError, match=f"reduce_range: optimum's {preset} preset .* avx2 and avx512"):
+        quantization_config(preset, reduce_range=True)

@@ -185,10 +185,11 @@ def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
                "peaks": {"fp32": 300.0, "torch_fp32": 300.0, "ort_fp32": 280.0, "ort_int8": 1200.0,
                          "int8_operands": "uint8 x uint8"},
                "cpu": {"model": "AMD EPYC 7B13", "int8_path": "no-vnni", "int8_path_means": "x86 without VNNI",
-                       "int8_preset": "avx2"},
+                       "int8_preset": "avx2", "quantized_on": {"model": "Intel Xeon", "int8_path": "vnni"}},
                "where_the_time_goes": [{"batch": 1, **part}, {"batch": 32, **part, "floor_ms": 2.5}]}
     text = "\n".join(hardware_lines(summary))
-    assert "CPU: AMD EPYC 7B13; int8 path `no-vnni`" in text and "`avx2` preset" in text
+    assert "CPU: AMD EPYC 7B13; int8 path `no-vnni`" in text
+    assert "`avx2` preset on Intel Xeon (int8 path `vnni`)" in text
     assert "int8 1200 GOP/s (ONNX Runtime MatMulInteger, uint8 x uint8," in text
     assert "| spread-int8 " in text and "25×" in text and "8.0×" in text
     assert "TF-IDF + logistic regression has no row" in text  # no floor for sparse arithmetic

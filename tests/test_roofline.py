@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tests.tiny import sentences, tiny_config
+from textslim.cpu import int8_path
 from textslim.onnx_export import export_to_onnx
-from textslim.quantize import detect_preset, operand_types, operands_label, quantization_config
+from textslim.quantize import detect_preset, operand_types, quantization_config
 from textslim.roofline import (
     Peaks,
     Work,
@@ -80,8 +81,7 @@ def test_int8_probe_uses_the_operand_types_of_the_preset_auto_picks(tmp_path, mo
 
     monkeypatch.setattr("textslim.cpu.platform.machine", lambda: "x86_64")
     monkeypatch.setattr("textslim.cpu.cpu_flags", lambda: flags)
-    chosen = detect_preset()
-    assert int8_probe_operands() == operand_types(quantization_config(chosen))  # the rule the quantizer follows
+    assert detect_preset() == {"uint8": "avx2", "int8": "avx512_vnni"}[weights]
     _matmul_graph(tmp_path / "probe.onnx", 8, int8_probe_operands())
     graph = load(str(tmp_path / "probe.onnx")).graph
     assert graph.initializer[0].data_type == {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8}[weights]
@@ -102,7 +102,10 @@ def test_reduce_range_probe_keeps_weights_to_seven_bits(tmp_path):
 def test_matmul_peaks_are_measured_rates():
     peaks = matmul_peaks(threads=1, size=64)
     assert peaks.threads == 1
-    assert peaks.int8_operands == operands_label(operand_types(quantization_config("auto")))
+    assert peaks.int8_operands == {"vnni": "uint8 x int8", "no-vnni": "uint8 x uint8", "arm64": "uint8 x int8"}[
+        int8_path()]  # what `auto` quantizes with on this CPU
+    record = {"preset": "avx512", "activations": "uint8", "weights": "int8", "reduce_range": True, "cpu": {}}
+    assert matmul_peaks(threads=1, size=64, operands=record).int8_operands == "uint8 x int8 (7-bit weights)"
     assert min(peaks.torch_fp32, peaks.ort_fp32, peaks.ort_int8) > 0
 
 

@@ -49,6 +49,13 @@ def int8_path(flags: set[str] | None = None, machine: str | None = None) -> str:
     return "vnni" if flags & VNNI_FLAGS else "no-vnni"
 
 
+def products_differ(operands: dict, path: str, other_path: str) -> bool:
+    """Whether integer GEMMs with these operand types (a quantize.json) can give other products on the two paths:
+    only full-range uint8 x int8, between a CPU without VNNI and one with it (or arm64)."""
+    full_range_s8 = operands.get("weights") == "int8" and not operands.get("reduce_range")
+    return full_range_s8 and (path == "no-vnni") != (other_path == "no-vnni")
+
+
 def describe_cpu() -> dict:
     """The CPU model and its int8 path, as model folders and reports record them."""
     path = int8_path()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from textslim.cpu import describe_cpu
+from textslim.cpu import describe_cpu, products_differ
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +83,22 @@ _warned_folders: set[Path] = set()
 
 
 def warn_if_quantized_elsewhere(model_dir: Path) -> None:
-    """One log line per folder when an INT8 model was quantized and checked on a CPU whose int8 path differs from
-    this one's: ONNX Runtime runs other integer kernels here, so its answers may differ from the ones measured."""
-    record = model_dir / "quantize.json"
-    if not record.is_file() or model_dir.resolve() in _warned_folders:
+    """One log line per folder when an INT8 model was quantized (and, in the pipeline, scored) on a CPU whose int8
+    path differs from this one's, saying whether ONNX Runtime's integer products can differ here for its types."""
+    record_path = model_dir / "quantize.json"
+    if not record_path.is_file() or model_dir.resolve() in _warned_folders:
         return
-    there = json.loads(record.read_text()).get("cpu")
-    here = describe_cpu()
+    record = json.loads(record_path.read_text())
+    there, here = record.get("cpu"), describe_cpu()
     if there is None or there["int8_path"] == here["int8_path"]:
         return
     _warned_folders.add(model_dir.resolve())
+    consequence = ("its integer products can differ here (uint8 x int8 saturates without VNNI), so may its answers"
+                   if products_differ(record, there["int8_path"], here["int8_path"])
+                   else "its integer products are the same here for its operand types")
     log.warning("%s was quantized on %s (int8 path %s) and its accuracy was checked there only; this CPU, %s, takes "
-                "the %s path: its INT8 answers here may differ", model_dir, there["model"], there["int8_path"],
-                here["model"], here["int8_path"])
+                "the %s path: %s", model_dir, there["model"], there["int8_path"], here["model"], here["int8_path"],
+                consequence)
 
 
 class OnnxClassifier:

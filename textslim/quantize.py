@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from textslim.cpu import int8_path
+from textslim.errors import TextslimError
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 # avx512_vnni) run a kernel that can saturate, so such CPUs get avx2's u8 x u8.
 AUTO_PRESETS = {"vnni": "avx512_vnni", "no-vnni": "avx2", "arm64": "arm64"}
 TYPE_NAMES = {"QUInt8": "uint8", "QInt8": "int8"}
+REDUCE_RANGE_PRESETS = ("avx2", "avx512")  # the presets whose optimum constructor takes reduce_range
 
 
 def detect_preset(flags: set[str] | None = None, machine: str | None = None) -> str:
@@ -34,6 +36,9 @@ def quantization_config(preset: str, *, is_static: bool = False, per_channel: bo
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
     chosen = resolve_preset(preset)
+    if reduce_range and chosen not in REDUCE_RANGE_PRESETS:
+        raise TextslimError(f"reduce_range: optimum's {chosen} preset has no such option; it has "
+                            f"{' and '.join(REDUCE_RANGE_PRESETS)} only")
     extra = {"reduce_range": True} if reduce_range else {}
     return getattr(AutoQuantizationConfig, chosen)(is_static=is_static, per_channel=per_channel, **extra)
 

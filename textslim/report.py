@@ -210,8 +210,9 @@ def hardware_lines(summary: dict) -> list[str]:
     threads = summary["threads"]
     cpu = summary["cpu"]
     lines = ["## Against the hardware's floor", "",
-             f"CPU: {cpu['model']}; int8 path `{cpu['int8_path']}` ({cpu['int8_path_means']}); INT8 models quantized "
-             f"with the `{cpu['int8_preset']}` preset.", "",
+             f"CPU: {cpu['model']}; int8 path `{cpu['int8_path']}` ({cpu['int8_path_means']}). INT8 models quantized "
+             f"with the `{cpu['int8_preset']}` preset on {cpu['quantized_on']['model']} (int8 path "
+             f"`{cpu['quantized_on']['int8_path']}`).", "",
              f"GEMM peaks measured by the compare stage with {threads} threads (square {1024}×{1024} matmuls): fp32 "
              f"{peaks['fp32']:.0f} GFLOP/s (PyTorch {peaks['torch_fp32']:.0f}, ONNX Runtime {peaks['ort_fp32']:.0f}), "
              f"int8 {peaks['ort_int8']:.0f} GOP/s (ONNX Runtime MatMulInteger, "

@@ -76,20 +76,22 @@ def _matmul_graph(path: Path, size: int, operands: dict | None = None) -> None:
 
 
 def int8_probe_operands(preset: str = "auto") -> dict:
-    """The operand types the int8 probe multiplies: those of the preset the INT8 models are quantized with, so that
-    the peak is measured on the kernel they run (u8 x u8 and u8 x s8 are different kernels)."""
+    """The operand types of `preset` ("auto": this CPU's), as the int8 probe multiplies them."""
     return operand_types(quantization_config(preset))
 
 
-def matmul_peaks(threads: int, size: int = PROBE_SIZE, preset: str = "auto") -> Peaks:
-    """The fp32 GEMM peak of PyTorch and of ONNX Runtime, and ONNX Runtime's int8 GEMM peak with the operand types of
-    `preset` ("auto": this CPU's), with `threads`."""
+def matmul_peaks(threads: int, size: int = PROBE_SIZE, operands: dict | None = None) -> Peaks:
+    """The fp32 GEMM peak of PyTorch and of ONNX Runtime, and ONNX Runtime's int8 GEMM peak with `threads`.
+
+    The int8 probe multiplies the INT8 models' operand types (`operands`: their quantize.json; None: what `auto`
+    gives this CPU), so that the peak is measured on the kernel they run: u8 x u8 and u8 x s8 are different kernels.
+    """
     flops = 2 * size**3
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch_fp32 = flops / _median_seconds(lambda: torch.mm(a, b)) / 1e9
     rng = np.random.default_rng(1)
-    operands = int8_probe_operands(preset)
+    operands = {key: (operands or int8_probe_operands())[key] for key in ("activations", "weights", "reduce_range")}
     inputs = {"fp32": (None, rng.standard_normal((size, size), dtype=np.float32)),
               "int8": (operands, rng.integers(0, 256, (size, size), dtype=np.uint8))}
     rates = {}
