@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	touch $@
 
 repro: setup
-	$(PY) -m textslim.params params.yaml  # every section, the student recipes' included, checked before any work
+	$(PY) -m textslim.students.check_params params.yaml  # every section, the student recipes' included, checked before any work
 	dvc repro
 
 # The full profile: the MPNet-base teacher (110M parameters, 12 layers) distilled into 6-layer and compact students,

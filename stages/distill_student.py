@@ -14,9 +14,11 @@ from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.distill import tokenize_frame, train_classifier
+from textslim.distributed import relaunch_under_torchrun
 from textslim.errors import TextslimError
 from textslim.params import load_params
 from textslim.students import build_student
+from textslim.students.registry import check_recipes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    params.check_recipes()
+    check_recipes(params)
     if args.strategy not in params.distill.students:
         raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(params.distill.students)}")
     splits, labels = read_prepared(args.data)
@@ -82,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, relaunch=relaunch_under_torchrun)  # TEXTSLIM_NPROC > 1: data-parallel under torchrun

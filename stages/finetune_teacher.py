@@ -12,6 +12,7 @@ from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.distill import tokenize_frame, train_classifier
+from textslim.distributed import relaunch_under_torchrun
 from textslim.evaluation import STUDENT_FILE, evaluate_classifier, model_size
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.params import load_params
@@ -66,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, relaunch=relaunch_under_torchrun)  # TEXTSLIM_NPROC > 1: data-parallel under torchrun

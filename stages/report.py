@@ -9,6 +9,7 @@ from textslim.cli import run_stage
 from textslim.data_report import data_report_lines
 from textslim.params import load_params
 from textslim.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
+from textslim.students.registry import check_recipes
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    params.check_recipes()
+    check_recipes(params)
     metrics_dir = Path(args.metrics_dir)
     summary = read_json(args.summary)
     rows = summary["variants"]

@@ -1,6 +1,7 @@
 """Training under torchrun (TEXTSLIM_NPROC): two gloo CPU processes train one tiny model through the one loop, rank 0
 saves it once; one process keeps today's training arguments."""
 
+import ast
 import json
 import os
 import subprocess
@@ -19,8 +20,9 @@ from textslim.params import DistillParams, TeacherParams, TrainParams
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A stage in miniature: train_classifier, then an atomic save, under run_stage(distributed=True). Each rank records
-# the order its sampler gives every epoch (train and eval), and a marker once it is past train_classifier.
+# A stage in miniature: train_classifier, then an atomic save, under run_stage(relaunch=relaunch_under_torchrun).
+# Each rank records the order its sampler gives every epoch (train and eval), and a marker once it is past
+# train_classifier.
 TRAIN_SCRIPT = '''
 import json, os, sys
 from pathlib import Path
@@ -31,6 +33,7 @@ from tests.tiny import FILLER, LABELS, sentences
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.distill import tokenize_frame, train_classifier
+from textslim.distributed import relaunch_under_torchrun
 from textslim.params import TrainParams
 
 
@@ -66,13 +69,14 @@ def main():
         write_json(tmp / "run.json", {"history": history, "rank": rank, "world_size": os.environ.get("WORLD_SIZE")})
 
 
-run_stage(main, distributed=True)
+run_stage(main, relaunch=relaunch_under_torchrun)
 '''
 
 # Rank 1 fails at once; rank 0 would take a minute (it is stopped when rank 1 fails).
 FAIL_SCRIPT = '''
 import os, time
 from textslim.cli import run_stage
+from textslim.distributed import relaunch_under_torchrun
 from textslim.errors import TextslimError
 
 
@@ -82,7 +86,7 @@ def main():
     time.sleep(60)
 
 
-run_stage(main, distributed=True)
+run_stage(main, relaunch=relaunch_under_torchrun)
 '''
 
 
@@ -200,26 +204,26 @@ def test_a_bad_nproc_is_a_one_line_error_naming_it(monkeypatch, capsys, value):
     monkeypatch.setattr("sys.argv", ["stages/finetune_teacher.py"])
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail("launched"))
     with pytest.raises(SystemExit) as done:
-        run_stage(lambda: pytest.fail("ran the stage"))
+        run_stage(lambda: pytest.fail("ran the stage"), relaunch=distributed.relaunch_under_torchrun)
     err = capsys.readouterr().err.strip()
     assert done.value.code == 2 and err.startswith(f"error: TEXTSLIM_NPROC = {value!r} is not allowed")
     assert len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("script, env, launched", [
-    ("stages/finetune_teacher.py", {"TEXTSLIM_NPROC": "2"}, True),
-    ("stages/distill_student.py", {"TEXTSLIM_NPROC": "2"}, True),
-    ("stages/distill_student.py", {"TEXTSLIM_NPROC": "1"}, False),
-    ("stages/distill_student.py", {}, False),
-    ("stages/prepare_data.py", {"TEXTSLIM_NPROC": "2"}, False),  # not a training stage: one process
-    ("stages/finetune_teacher.py", {"TEXTSLIM_NPROC": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, False),  # in it
+@pytest.mark.parametrize("env, launched", [
+    ({"TEXTSLIM_NPROC": "2"}, True),
+    ({"TEXTSLIM_NPROC": "1"}, False),
+    ({}, False),
+    ({"TEXTSLIM_NPROC": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, False),  # already in it
 ])
-def test_training_stages_alone_relaunch_under_torchrun(monkeypatch, script, env, launched):
+@pytest.mark.parametrize("relaunch", [True, False])  # a training stage passes relaunch_under_torchrun; others don't
+def test_a_stage_that_passes_the_relaunch_runs_under_torchrun(monkeypatch, env, launched, relaunch):
     for name in ("TEXTSLIM_NPROC", "WORLD_SIZE", "LOCAL_RANK", "RANK"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    script = "stages/distill_student.py"
     argv = [script, "--params", "params.yaml"]
     monkeypatch.setattr("sys.argv", argv)
     calls, ran = [], []
@@ -229,12 +233,25 @@ def test_training_stages_alone_relaunch_under_torchrun(monkeypatch, script, env,
         raise SystemExit(0)  # the real one never returns
 
     monkeypatch.setattr(os, "execv", execv)
+    launched = launched and relaunch
     with pytest.raises(SystemExit) if launched else nullcontext():
-        run_stage(lambda: ran.append(True))
+        run_stage(lambda: ran.append(True), relaunch=distributed.relaunch_under_torchrun if relaunch else None)
     assert calls == ([distributed.torchrun_command(2, argv)] if launched else [])
     assert ran == ([] if launched else [True])
     if launched:
         assert calls[0][1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script]
+
+
+def test_the_training_stages_alone_pass_the_relaunch():
+    """Which stage scripts call run_stage(..., relaunch=relaunch_under_torchrun): the two that train, no other."""
+    passing = set()
+    for script in sorted((REPO / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_stage":
+                if any(k.arg == "relaunch" and getattr(k.value, "id", None) == "relaunch_under_torchrun"
+                       for k in node.keywords):
+                    passing.add(script.stem)
+    assert passing == {"finetune_teacher", "distill_student"}
 
 
 def test_more_processes_than_gpus_is_an_error(monkeypatch):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.import_graph import files_loaded_by
 from textslim.params import DistillParams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +38,14 @@ def _code_deps(stage: dict) -> list[str]:
     return [d for d in stage["deps"] if d.startswith(("textslim", "stages")) and "$" not in d]
 
 
-def _imported_files(script: str) -> set[str]:
+def _imported_files(script: str, module_level: bool = True) -> set[str]:
+    """What loading the stage script loads, read from the source (tests/import_graph.py); with module_level=False,
+    what any function it reaches could import too."""
+    return {str(path.relative_to(REPO)) for path in files_loaded_by(REPO / script, module_level)}
+
+
+def _loaded_on_import(script: str) -> set[str]:
+    """What importing the stage script really loads, in a fresh Python process."""
     done = subprocess.run([sys.executable, "-c", _IMPORTED, str(REPO / script)], cwd=REPO, capture_output=True,
                           text=True, check=True)
     return {str(Path(f).relative_to(REPO)) for f in json.loads(done.stdout.splitlines()[-1])}
@@ -56,13 +64,14 @@ def test_distill_stage_depends_on_the_shared_kd_settings_and_its_own_section():
     assert set(params) - {f"distill.{k}" for k in declared} == {"${item}"}  # not `seed`: the split's and teacher's
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_code_deps_are_exactly_the_textslim_files_the_stage_imports(name):
-    """Every imported textslim file is under a declared dep, and every declared code dep is imported.
+    """Every textslim file loading the stage loads is under a declared dep, and every declared code dep is loaded,
+    or imported inside a function the stage can reach.
 
-    Module-level imports only: an import inside a function (optimum in the exporter, the recipes where a model is
-    one of ours) is a path this check does not follow, so such a lazy import must be declared by hand.
+    An import inside a function (the exporter's recipe lookup, the augmenter's word vectors) is declared by hand:
+    which functions run is not read here, and following every such import would make the recipes' training code
+    a dependency of every stage that describes a student.
     """
     stage = STAGES[name]
     script = stage["cmd"].split()[1]
@@ -70,15 +79,23 @@ def test_code_deps_are_exactly_the_textslim_files_the_stage_imports(name):
     deps = _code_deps(stage)
     undeclared = sorted(f for f in imported - PLUMBING if not any(_covers(d, f) for d in deps))
     assert not undeclared, f"{name} imports files dvc.yaml does not list: {undeclared}"
-    # textslim.inference imports the recipes and the pruning code only for a model that needs them (our own model
-    # types, MPNet with pruned heads): a stage loading models through it may list them without importing them.
-    lazy = {"textslim/students", "textslim/compress"} if "textslim/inference.py" in imported else set()
-    unused = sorted(d for d in deps if d not in lazy and not any(_covers(d, f) for f in imported))
+    reachable = _imported_files(script, module_level=False) | {script}
+    unused = sorted(d for d in deps if not any(_covers(d, f) for f in reachable))
     assert not unused, f"{name} lists code deps it does not import: {unused}"
+
+
+@pytest.mark.slow  # imports a stage script in its own Python process
+def test_the_source_read_finds_every_file_a_real_import_loads():
+    """distill_student's imports reach the recipe registry, whose package loads every recipe module at run time."""
+    script = "stages/distill_student.py"
+    loaded = _loaded_on_import(script)
+    assert "textslim/students/lstm.py" in loaded
+    assert loaded == _imported_files(script)
 
 
 def test_params_yaml_spells_out_every_key():
     from textslim.params import Params, load_params
+    from textslim.students.registry import recipe_section
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     params = load_params(REPO / "params.yaml")
@@ -88,5 +105,5 @@ def test_params_yaml_spells_out_every_key():
         keys = {f.name for f in dataclasses.fields(getattr(params, section.name))}
         assert keys == set(raw[section.name]), section.name
     for name in params.distill.students:  # each student's own section, from its recipe's dataclass
-        keys = {f.name for f in dataclasses.fields(params.recipe(name))}
+        keys = {f.name for f in dataclasses.fields(recipe_section(params, name))}
         assert keys == set(raw[name]), name

@@ -5,12 +5,13 @@ import yaml
 
 from textslim.errors import TextslimError
 from textslim.params import load_params
+from textslim.students.registry import check_recipes, recipe_section
 
 
 def _load_all(path):
     """What `make repro` checks first: the pipeline's sections and every student recipe's section."""
     params = load_params(path)
-    params.check_recipes()
+    check_recipes(params)
     return params
 
 
@@ -26,7 +27,7 @@ def _write(tmp_path, overrides: dict):
 
 def test_repository_params_are_valid():
     params = _load_all("params.yaml")
-    assert params.recipe("spread").num_layers < 6 and params.prune.amount < 1
+    assert recipe_section(params, "spread").num_layers < 6 and params.prune.amount < 1
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -98,7 +99,7 @@ def test_a_recipe_section_is_checked_only_where_students_are_built(tmp_path):
     path = _write(tmp_path, {"lora.rank": 0})
     assert load_params(path).teacher.epochs >= 1
     with pytest.raises(TextslimError, match="lora.rank = 0"):
-        load_params(path).recipe("lora")
+        recipe_section(load_params(path), "lora")
 
 
 def test_missing_params_file(tmp_path):

@@ -19,6 +19,7 @@ from textslim.students.layers import LayerParams
 from textslim.students.lora import LoraParams, attention_targets
 from textslim.students.lstm import LstmParams
 from textslim.students.pretrained import PretrainedParams
+from textslim.students.registry import check_recipes, recipe_section
 from textslim.students.setfit import SetfitParams
 
 FRAME = sentences(48, seed=1).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
@@ -77,7 +78,7 @@ def test_pretrained_student_has_its_own_tokenizer_and_a_fresh_head(teacher, para
     build = _build("pretrained", teacher, params)
     assert build.model.config.num_hidden_layers == 2
     assert build.model.config.id2label == dict(enumerate(LABELS))
-    assert build.tokenizer.name_or_path == params.recipe("pretrained").model
+    assert build.tokenizer.name_or_path == recipe_section(params, "pretrained").model
 
 
 def test_lora_targets_attention_generically_for_bert_and_mpnet():
@@ -169,11 +170,11 @@ def test_a_new_recipe_is_one_module_and_one_section(teacher, params):
     register(Recipe("tiny", TinyParams, _build, describe=lambda s: f"tiny ({s.num_layers} layers)"))
     try:
         with_tiny = Params(distill=DistillParams(students=("tiny",)), recipes={"tiny": {"num_layers": 1}})
-        with_tiny.check_recipes()
+        check_recipes(with_tiny)
         build = _build_student_named("tiny", teacher, with_tiny)
         assert build.model.config.num_hidden_layers == 1 and build.recipe == {"recipe": "tiny"}
         with pytest.raises(TextslimError, match="tiny.num_layers = 0"):
-            Params(distill=DistillParams(students=("tiny",)), recipes={"tiny": {"num_layers": 0}}).check_recipes()
+            check_recipes(Params(distill=DistillParams(students=("tiny",)), recipes={"tiny": {"num_layers": 0}}))
     finally:
         registry._RECIPES.pop("tiny")
 

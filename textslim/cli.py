@@ -10,11 +10,12 @@ from textslim.errors import TextslimError
 log = logging.getLogger(__name__)
 
 
-def run_stage(main: Callable[[], None], distributed: bool | None = None) -> None:
+def run_stage(main: Callable[[], None], relaunch: Callable[[], None] | None = None) -> None:
     """Run a stage's main(); a TextslimError becomes one line on stderr and exit code 2.
 
-    distributed: whether TEXTSLIM_NPROC > 1 re-runs the stage under torchrun (textslim.distributed); by default the
-    training stages (textslim.distributed.TRAINING_STAGES, by script name) do and no other stage does.
+    relaunch: called first, inside the same error handling. The training stages pass
+    textslim.distributed.relaunch_under_torchrun, which re-runs the stage under torchrun when TEXTSLIM_NPROC > 1;
+    every other stage runs in one process. (Passed in, not imported here: this module is plumbing below everything.)
     """
     # Root at WARNING: ONNX Runtime's quantizer logs a line per tensor at INFO through the root logger.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -25,11 +26,8 @@ def run_stage(main: Callable[[], None], distributed: bool | None = None) -> None
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        # Imported here, not at the top: only the training stages depend on it (through textslim.distill).
-        from textslim.distributed import relaunch_under_torchrun
-
-        if distributed is not False:
-            relaunch_under_torchrun(force=bool(distributed))  # returns unless it becomes torchrun
+        if relaunch is not None:
+            relaunch()  # returns unless the process becomes torchrun
         main()
     except TextslimError as err:
         print(f"error: {err}", file=sys.stderr)

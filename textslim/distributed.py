@@ -1,6 +1,7 @@
 """Data-parallel training: a training stage run by N processes under torchrun, through the HF Trainer's DDP.
 
-TEXTSLIM_NPROC=N (default 1) makes a training stage (TRAINING_STAGES) re-run its own command line under
+TEXTSLIM_NPROC=N (default 1) makes a training stage (one that passes relaunch_under_torchrun to
+textslim.cli.run_stage: finetune_teacher and distill_student) re-run its own command line under
 `python -m torch.distributed.run --standalone --nproc_per_node N`. Every process then runs the same stage script and
 the same training loop (textslim.distill.train_classifier): the Trainer reads torchrun's RANK, LOCAL_RANK and
 WORLD_SIZE and wraps the model in DistributedDataParallel, NCCL between GPUs (one process per GPU), gloo between
@@ -20,7 +21,6 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from textslim.errors import TextslimError
 from textslim.params import DistillParams, TeacherParams, TrainParams
@@ -28,8 +28,6 @@ from textslim.params import DistillParams, TeacherParams, TrainParams
 log = logging.getLogger(__name__)
 
 ENV = "TEXTSLIM_NPROC"
-# The stages TEXTSLIM_NPROC re-launches; any other stage runs in one process whatever it says (run_stage decides).
-TRAINING_STAGES = frozenset({"finetune_teacher", "distill_student"})
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -72,17 +70,13 @@ def torchrun_command(nproc: int, argv: Sequence[str], python: str = sys.executab
     return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *argv]
 
 
-def relaunch_under_torchrun(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-                            force: bool = False) -> None:
-    """With TEXTSLIM_NPROC = N > 1 in a training stage not yet under torchrun: become torchrun running this same
-    command with N processes (os.execv: the stage's process id, exit status and signals are torchrun's).
+def relaunch_under_torchrun(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """With TEXTSLIM_NPROC = N > 1, not yet under torchrun: become torchrun running this same command with N processes
+    (os.execv: the stage's process id, exit status and signals are torchrun's).
 
-    A training stage is one named in TRAINING_STAGES, or any script when force is true. Returns, doing nothing,
-    otherwise; a bad TEXTSLIM_NPROC, or more processes than visible GPUs, is a TextslimError.
+    Returns, doing nothing, otherwise; a bad TEXTSLIM_NPROC, or more processes than visible GPUs, is a TextslimError.
     """
     argv = list(sys.argv if argv is None else argv)
-    if not (force or Path(argv[0]).stem in TRAINING_STAGES):
-        return
     nproc = requested_processes(environ)
     if nproc == 1 or under_torchrun(environ):
         return

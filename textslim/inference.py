@@ -13,32 +13,14 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import textslim.architectures  # noqa: F401  (our model types registered, pruned MPNet fixed: every folder loads)
 from textslim.cpu import describe_cpu, products_differ
 
 log = logging.getLogger(__name__)
 
-OUR_MODEL_TYPES = "textslim-"  # the prefix of the model types our recipes register (the BiLSTM, SetFit)
-
-
-def prepare_loading(model_dir: str | Path) -> None:
-    """Make from_pretrained able to load this model: our own model types, and MPNet with pruned heads.
-
-    The code is imported only where the model needs it, so loading a plain transformers model (the teacher) does not
-    depend on the student recipes' or the pruning code.
-    """
-    path = Path(model_dir) / "config.json"
-    if not path.is_file():
-        return  # from_pretrained will say what is missing
-    config = json.loads(path.read_text())
-    if config.get("model_type", "").startswith(OUR_MODEL_TYPES):
-        import textslim.students  # noqa: F401  (registers our model types with the Auto classes)
-    if config.get("pruned_heads"):
-        import textslim.compress.structured  # noqa: F401  (MPNet's prune_heads needs its fix before loading)
-
-
 def load_torch_model(model_dir: str | Path):
-    """AutoModelForSequenceClassification.from_pretrained, for our own model types and pruned models too."""
-    prepare_loading(model_dir)
+    """AutoModelForSequenceClassification.from_pretrained, for our own model types and pruned models too (this module
+    imports textslim.architectures, which registers them)."""
     return AutoModelForSequenceClassification.from_pretrained(model_dir)
 
 

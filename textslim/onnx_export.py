@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from textslim.architectures import OUR_MODEL_TYPES
 from textslim.atomic import atomic_file
 from textslim.errors import TextslimError
-from textslim.inference import OUR_MODEL_TYPES, OnnxClassifier, TorchClassifier, prepare_loading
+from textslim.inference import OnnxClassifier, TorchClassifier
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
                             f"{STUDENT_FILE} names {'recipe ' + repr(strategy) if strategy else 'no recipe'}")
     from optimum.exporters.onnx import main_export
 
-    prepare_loading(model_dir)  # optimum loads the model with from_pretrained in this process
 
     main_export(model_name_or_path=str(model_dir), output=str(out_dir), task="text-classification",
                 device="cpu", do_validation=False)  # validated below, on real texts rather than random ids

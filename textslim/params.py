@@ -254,35 +254,9 @@ class Params:
     compare: CompareParams = field(default_factory=CompareParams)
     # Student recipe sections by name (`spread`, `lora`, ...), as read: each recipe module owns its section's
     # dataclass, and only the stages that build or describe students import the recipes (so a change to one recipe's
-    # code is not a dependency of prepare_data or the teacher).
+    # code is not a dependency of prepare_data or the teacher). textslim.students.registry checks and reads them:
+    # recipe_section(params, name), check_recipes(params).
     recipes: dict[str, Any] = field(default_factory=dict)
-
-    def recipe(self, name: str) -> Any:
-        """The checked params section of student recipe `name` (its defaults when params.yaml has none)."""
-        from textslim.students.registry import get_recipe
-
-        section = self.recipes.get(name)
-        if section is None or isinstance(section, dict):
-            section = _build(get_recipe(name).params_class, section or {}, name)
-            section.validate(name)  # a recipe section's dataclass serves several names (first, spread, ...)
-        return section
-
-    def check_recipes(self) -> None:
-        """Every extra section names a registered recipe, every student has a section, and each section is valid."""
-        from textslim.students.registry import get_recipe, recipe_names
-
-        for name in self.recipes:
-            if name not in recipe_names():
-                own = [f.name for f in dataclasses.fields(self) if f.name != "recipes"]
-                raise TextslimError(f"params: unknown section {name}; known sections: {', '.join(own)}, and one "
-                                    f"per student recipe: {', '.join(recipe_names())}")
-        for student in self.distill.students:
-            get_recipe(student)  # an unknown name: one line listing the registered recipes
-            if student not in self.recipes:
-                raise TextslimError(f"params: distill.students names {student!r} but there is no `{student}:` "
-                                    f"section (its recipe's settings; its stage depends on it)")
-        for name in self.recipes:
-            self.recipe(name)
 
 
 T = TypeVar("T")
@@ -318,7 +292,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
-def _build(cls: type[T], raw: Any, section: str) -> T:
+def build_section(cls: type[T], raw: Any, section: str) -> T:
+    """A params section's dataclass from its YAML mapping: unknown keys and wrongly typed values are errors."""
     check_param(isinstance(raw, dict), section, "a mapping", raw)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
@@ -332,8 +307,9 @@ def _build(cls: type[T], raw: Any, section: str) -> T:
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and check params.yaml; missing keys take the defaults above.
 
-    Any other top-level mapping is kept as a student recipe's section, checked by Params.check_recipes() where
-    students are built or described (and by `python -m textslim.params` before a run).
+    Any other top-level mapping is kept as a student recipe's section, checked by
+    textslim.students.registry.check_recipes() where students are built or described (and by
+    `python -m textslim.students.check_params` before a run).
     """
     path = Path(path)
     if not path.is_file():
@@ -350,16 +326,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     seed = raw.get("seed", 42)
     check_param(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
     hints = typing.get_type_hints(Params)
-    sections = {name: _build(hints[name], raw.get(name) or {}, name) for name in top if name != "seed"}
+    sections = {name: build_section(hints[name], raw.get(name) or {}, name) for name in top if name != "seed"}
     params = Params(seed=seed, **sections, recipes=recipes)
     for section in sections.values():
         section.validate()
     return params
-
-
-if __name__ == "__main__":  # python -m textslim.params [params.yaml]: every section checked, recipes included
-    import sys
-
-    from textslim.cli import run_stage
-
-    run_stage(lambda: load_params(sys.argv[1] if len(sys.argv) > 1 else "params.yaml").check_recipes())

@@ -4,7 +4,7 @@ import pandas as pd
 
 from textslim.bench import Timing
 from textslim.params import CompareParams, Params
-from textslim.students.registry import get_recipe
+from textslim.students.registry import get_recipe, recipe_section
 
 # form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
 STUDENT_FORMS = {
@@ -128,7 +128,7 @@ def describe_prune(cfg) -> str:
 
 def describe_students(params: Params) -> str:
     """Each student with what it is, for the report's header (its recipe says: only layer subsets are "k-layer")."""
-    return ", ".join(get_recipe(name).describe(params.recipe(name)) for name in params.distill.students)
+    return ", ".join(get_recipe(name).describe(recipe_section(params, name)) for name in params.distill.students)
 
 
 def compression_lines(students: dict[str, dict]) -> list[str]:

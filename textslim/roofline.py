@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from textslim.inference import ort_session, prepare_loading
+from textslim.inference import ort_session
 from textslim.quantize import operand_types, operands_label, quantization_config
 
 PROBE_SIZE = 1024  # square GEMMs this big reach the kernels' peak on a CPU; the model's own GEMMs are far smaller
@@ -148,7 +148,6 @@ def work_per_text(model_dir: str | Path, tokens: int) -> Work:
     """
     from transformers import AutoModelForSequenceClassification
 
-    prepare_loading(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
     ids = torch.full((1, tokens), 5, dtype=torch.long)  # the ids do not change the arithmetic, only the length
     with FlopCounterMode(display=False) as counter, torch.inference_mode():

@@ -74,9 +74,7 @@ class Runtime:
         """Load the tokenizer and config.json from model_dir; max_length (the pipeline's) caps the model's own."""
         from transformers import AutoConfig, AutoTokenizer
 
-        from textslim.inference import prepare_loading
-
-        prepare_loading(model_dir)  # our model types registered, pruned MPNet fixed
+        import textslim.architectures  # noqa: F401  (our model types registered, pruned MPNet fixed)
 
         self.name = name
         self.form = form

@@ -7,7 +7,7 @@ Every recipe then goes through the same training loop (textslim.distill.train_cl
 import importlib
 import pkgutil
 
-from textslim.students.registry import BuildContext, StudentBuild, get_recipe
+from textslim.students.registry import BuildContext, StudentBuild, get_recipe, recipe_section
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -16,7 +16,7 @@ for _module in pkgutil.iter_modules(__path__):
 def build_student(name: str, teacher, teacher_tokenizer, splits: dict, labels: list[str], params) -> StudentBuild:
     """The untrained student for a recipe name; its params are checked before anything slow happens."""
     recipe = get_recipe(name)
-    context = BuildContext(teacher, teacher_tokenizer, splits, labels, params, params.recipe(name))
+    context = BuildContext(teacher, teacher_tokenizer, splits, labels, params, recipe_section(params, name))
     return recipe.build(context)
 
 

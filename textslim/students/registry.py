@@ -6,12 +6,14 @@ shared KD settings only), a description for the report, and, where optimum canno
 The registry style is torchdistill's: a module adds itself with `register(...)` at import.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from textslim.errors import TextslimError
+from textslim.params import Params, build_section
 
 
 @dataclass
@@ -84,3 +86,28 @@ def get_recipe(name: str, key: str = "distill.students") -> Recipe:
 def _load_all() -> None:
     """Import every module of textslim.students once, so each recipe has registered itself."""
     import textslim.students  # noqa: F401  (its __init__ imports the recipe modules)
+
+
+def recipe_section(params: Params, name: str) -> Any:
+    """The checked params section of student recipe `name` (its recipe's defaults when params.yaml has none)."""
+    section = params.recipes.get(name)
+    if section is None or isinstance(section, dict):
+        section = build_section(get_recipe(name).params_class, section or {}, name)
+        section.validate(name)  # a recipe section's dataclass serves several names (first, spread, ...)
+    return section
+
+
+def check_recipes(params: Params) -> None:
+    """Every extra section names a registered recipe, every student has a section, and each section is valid."""
+    for name in params.recipes:
+        if name not in recipe_names():
+            own = [f.name for f in dataclasses.fields(params) if f.name != "recipes"]
+            raise TextslimError(f"params: unknown section {name}; known sections: {', '.join(own)}, and one "
+                                f"per student recipe: {', '.join(recipe_names())}")
+    for student in params.distill.students:
+        get_recipe(student)  # an unknown name: one line listing the registered recipes
+        if student not in params.recipes:
+            raise TextslimError(f"params: distill.students names {student!r} but there is no `{student}:` "
+                                f"section (its recipe's settings; its stage depends on it)")
+    for name in params.recipes:
+        recipe_section(params, name)

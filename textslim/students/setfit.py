@@ -19,18 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers import PreTrainedTokenizerBase
 
+from textslim.architectures.setfit_head import SetFitClassifier, SetFitClassifierConfig
 from textslim.assets import resolve_model
 from textslim.data import sample_per_class
 from textslim.errors import TextslimError
@@ -40,8 +31,6 @@ from textslim.students.registry import BuildContext, Recipe, StudentBuild, regis
 from textslim.students.torch_export import export_torch_onnx
 
 log = logging.getLogger(__name__)
-
-MODEL_TYPE = "textslim-setfit"
 
 
 @dataclass(frozen=True)
@@ -67,68 +56,6 @@ class SetfitParams(TrainParams):
             check_param(getattr(self, name) >= 1, f"{section}.{name}", "an integer >= 1", getattr(self, name))
         check_param(self.contrastive_learning_rate > 0, f"{section}.contrastive_learning_rate", "a number > 0",
                     self.contrastive_learning_rate)
-
-
-class SetFitClassifierConfig(PretrainedConfig):
-    """The body's own transformers config (as a dict) plus whether embeddings are L2-normalised before the head."""
-
-    model_type = MODEL_TYPE
-
-    def __init__(self, encoder: dict | None = None, normalize: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder or {}
-        self.normalize = normalize
-
-
-class SetFitClassifier(PreTrainedModel):
-    """Encoder -> masked mean pooling -> (L2 normalisation) -> Linear: a SetFit model as one differentiable module."""
-
-    config_class = SetFitClassifierConfig
-    base_model_prefix = "encoder"  # pruning and the encoder learning rate reach the body; the head stays apart
-    main_input_name = "input_ids"
-
-    def __init__(self, config: SetFitClassifierConfig):
-        super().__init__(config)
-        encoder_config = AutoConfig.for_model(**config.encoder)
-        try:  # BERT and MPNet carry a pooler that mean pooling never uses; leave it out where the class allows
-            self.encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
-        except TypeError:
-            self.encoder = AutoModel.from_config(encoder_config)
-        self.classifier = nn.Linear(encoder_config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        if module is self.classifier:
-            module.reset_parameters()
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                **kwargs) -> SequenceClassifierOutput:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # what sentence-transformers' mean pooling does
-        if self.config.normalize:
-            pooled = F.normalize(pooled, p=2, dim=-1)
-        logits = self.classifier(pooled)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-def _register() -> None:
-    """Make AutoConfig / AutoModelForSequenceClassification know the model type, once per process."""
-    for register_type in (lambda: AutoConfig.register(MODEL_TYPE, SetFitClassifierConfig),
-                          lambda: AutoModelForSequenceClassification.register(SetFitClassifierConfig,
-                                                                              SetFitClassifier)):
-        try:
-            register_type()
-        except ValueError:  # already registered (a module reload)
-            pass
-
-
-_register()
 
 
 def train_few_shot(body: str, shots: pd.DataFrame, cfg: SetfitParams, seed: int):
