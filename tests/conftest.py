@@ -9,7 +9,7 @@ from tests.tiny import make_tiny_model, sentences
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-SLOWEST_FILE = "tests/test_pipeline_e2e.py"  # the real `dvc repro`: about 6 of the suite's 10 serial minutes
+SLOWEST_FILE = "tests/test_pipeline_e2e.py"  # the real `dvc repro`: the longest single file by far
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,18 +1,14 @@
 """Stage scripts turn bad input into one line on stderr, exit code 2, and write nothing."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.stages import StageRun
+from tests.stages import run_stage_script as _stage
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
 
 
 def _params(tmp_path: Path, **sections) -> Path:
@@ -24,7 +20,7 @@ def _params(tmp_path: Path, **sections) -> Path:
     return path
 
 
-def _assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+def _assert_one_line_error(done: StageRun, *fragments: str) -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()  # progress logs may come first; the error is the one last line
     errors = [line for line in lines if line.startswith("error: ")]
@@ -34,7 +30,6 @@ def _assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -
         assert fragment in errors[0]
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("data, fragments", [
     ({"source": "missing.csv"}, ["data.source", "file not found"]),
     ({"source": "bad.csv"}, ["data.source", "not valid UTF-8"]),
@@ -52,7 +47,6 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("prune, fragment", [
     ({"amount": 1.2}, "prune.amount = 1.2"),
     ({"head_fraction": 1.0}, "prune.head_fraction = 1.0"),
@@ -81,7 +75,6 @@ def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
     return logits
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teacher, tiny_csv):
     import shutil
 
@@ -97,7 +90,6 @@ def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teach
     assert not (tmp_path / "pruned").exists()
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teacher, tiny_csv):
     params = _params(tmp_path, data={"source": str(tiny_csv)}, first={"num_layers": 4},
                      distill={"students": ["first"]})
@@ -109,7 +101,6 @@ def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teach
     assert not (tmp_path / "student").exists()
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_unknown_quantize_preset_is_rejected(tmp_path):
     done = _stage("quantize", "--params", str(_params(tmp_path, quantize={"preset": "avx9"})), "--model", "m",
                   "--out", "q", cwd=tmp_path)

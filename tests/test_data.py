@@ -247,23 +247,19 @@ def test_data_report_lines_render_a_markdown_table():
 
 
 def _stage(tmp_path, params: dict, *args: str):
-    import subprocess
-    import sys
-
     import yaml
+
+    from tests.stages import run_stage_script
 
     repo = Path(__file__).resolve().parents[1]
     full = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in params.items():
         full[section].update(values)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(full))
-    return subprocess.run([sys.executable, str(repo / "stages" / "prepare_data.py"), "--params", "params.yaml",
-                           "--out", "prepared", "--report-out", "metrics/data.json", *args], cwd=tmp_path,
-                          capture_output=True, text=True,
-                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    return run_stage_script("prepare_data", "--params", "params.yaml", "--out", "prepared", "--report-out",
+                            "metrics/data.json", *args, cwd=tmp_path)
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prepare_data_stage_writes_the_report(tmp_path, tiny_teacher):
     labels = ["pos", "neg"] * 60 + ["", " "]
     csv = _labelled_csv(tmp_path / "d.csv", labels)
@@ -278,7 +274,6 @@ def test_prepare_data_stage_writes_the_report(tmp_path, tiny_teacher):
     assert all(s["share_over_max_length"] == 1.0 for s in report["tokens"]["splits"].values())
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_prepare_data_stage_with_all_labels_blank_writes_nothing(tmp_path, tiny_teacher):
     csv = _labelled_csv(tmp_path / "d.csv", [""] * 30)
     done = _stage(tmp_path, {"data": {"source": csv}, "teacher": {"model": str(tiny_teacher)}})

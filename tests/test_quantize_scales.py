@@ -1,8 +1,6 @@
 """The quantize stage follows quantize.per_channel: one scale per weight tensor, or one per output channel."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 import yaml
 from onnx import numpy_helper
 
+from tests.stages import run_stage_script
 from tests.tiny import sentences
 from textslim.inference import OnnxClassifier
 from textslim.onnx_export import export_to_onnx
@@ -32,7 +31,6 @@ def _gemm_weight_types(model_path: Path) -> set[str]:
     return {str(numpy_helper.to_array(t).dtype) for t in graph.initializer if t.name in gemm_inputs}
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 @pytest.mark.parametrize("preset, per_channel, weights", [
     ("avx2", False, "uint8"), ("avx2", True, "uint8"), ("avx512", False, "int8"), ("avx512_vnni", True, "int8"),
     ("arm64", False, "int8"),
@@ -45,8 +43,9 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"] = {"preset": preset, "per_channel": per_channel}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params", str(tmp_path / "params.yaml"),
-                    "--model", str(tmp_path / "onnx"), "--out", str(tmp_path / "int8")], check=True)
+    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx", "--out",
+                            tmp_path / "int8")
+    assert done.returncode == 0, done.stderr
 
     quantized = tmp_path / "int8" / "model_quantized.onnx"
     assert (_vector_scales(quantized) > 0) == per_channel
@@ -61,7 +60,6 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
     assert np.abs(fp32 - int8).max() < 0.5 * np.abs(fp32).max() + 1e-3
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path):
     from textslim.data import write_prepared
     from textslim.evaluation import STUDENT_FILE
@@ -74,9 +72,9 @@ def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_b
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"] = {"preset": "avx2", "per_channel": True, "mode": "static", "calibration_texts": 16}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params", str(tmp_path / "params.yaml"),
-                    "--model", str(tmp_path / "onnx"), "--data", str(tmp_path / "prepared"), "--out",
-                    str(tmp_path / "int8")], check=True)
+    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx",
+                            "--data", tmp_path / "prepared", "--out", tmp_path / "int8")
+    assert done.returncode == 0, done.stderr
 
     assert json.loads((tmp_path / "int8" / "quantize.json").read_text())["mode"] == "static"
     texts = sentences(20, seed=5)["text"].tolist()
@@ -85,12 +83,10 @@ def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_b
     np.testing.assert_allclose(alone, static.logits(texts), atol=1e-4)  # fixed scales: no batch dependence
 
 
-@pytest.mark.slow  # runs a stage or script in its own Python process
 def test_an_unknown_quantize_mode_is_named(tmp_path, tiny_teacher):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"]["mode"] = "magic"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "quantize.py"), "--params",
-                           str(tmp_path / "params.yaml"), "--model", str(tiny_teacher), "--out",
-                           str(tmp_path / "int8")], capture_output=True, text=True)
+    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tiny_teacher, "--out",
+                            tmp_path / "int8")
     assert done.returncode == 2 and "quantize.mode" in done.stderr and not (tmp_path / "int8").exists()
