@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from textslim.compress.deploy import deploy, export_and_quantize
-from textslim.study import add_study_arguments, load_study, markdown, measure, onnx_variant
+from textslim.forms import ONNX_FP32, ONNX_INT8
+from textslim.study import add_study_arguments, load_study, markdown, measure, variant
 
 
 def main() -> None:
@@ -34,23 +35,23 @@ def main() -> None:
         scratch = Path(scratch)
         variants = dict(study.references)
         onnx, _ = export_and_quantize(args.student, scratch / "distilled", params)
-        variants["distilled (KD on logits)"] = onnx_variant(onnx, length)
+        variants["distilled (KD on logits)"] = variant(ONNX_FP32, onnx, length)
         base = args.student
         if args.hidden_student:
             onnx, _ = export_and_quantize(args.hidden_student, scratch / "hidden", params)
-            variants["+ intermediate-layer loss"] = onnx_variant(onnx, length)
+            variants["+ intermediate-layer loss"] = variant(ONNX_FP32, onnx, length)
             base = args.hidden_student
         if args.augmented_student:
             onnx, _ = export_and_quantize(args.augmented_student, scratch / "augmented", params)
-            variants["+ augmented transfer set"] = onnx_variant(onnx, length)
+            variants["+ augmented transfer set"] = variant(ONNX_FP32, onnx, length)
             base = args.augmented_student
         trimmed = deploy(base, scratch / "trimmed", replace(params.prune, method="none", vocabulary="training"),
                          params, study.splits, study.teacher_logits)
-        variants["+ vocabulary trimming"] = onnx_variant(trimmed.onnx, length)
+        variants["+ vocabulary trimming"] = variant(ONNX_FP32, trimmed.onnx, length)
         pruned = deploy(base, scratch / "pruned", replace(params.prune, method="structured", vocabulary="training"),
                         params, study.splits, study.teacher_logits)
-        variants["+ structured pruning and recovery"] = onnx_variant(pruned.onnx, length)
-        variants["+ INT8"] = onnx_variant(pruned.int8, length, "model_quantized.onnx")
+        variants["+ structured pruning and recovery"] = variant(ONNX_FP32, pruned.onnx, length)
+        variants["+ INT8"] = variant(ONNX_INT8, pruned.int8, length)
         table = markdown(measure(variants, study.splits["test"], study.labels, args.latency_texts))
     cfg = params.prune
     args.out.parent.mkdir(parents=True, exist_ok=True)

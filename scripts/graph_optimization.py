@@ -19,11 +19,11 @@ import onnx
 
 from textslim.data import read_prepared
 from textslim.errors import TextslimError
-from textslim.evaluation import student_description
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
 from textslim.onnx_export import optimize_graph, parity
 from textslim.params import ExportParams, load_params
 from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
-from textslim.study import markdown, measure, onnx_variant
+from textslim.study import markdown, measure, variant
 
 
 def op_summary(path: Path) -> str:
@@ -38,7 +38,7 @@ def op_summary(path: Path) -> str:
 def measure_case(label: str, model: Path, onnx_dir: Path, params, splits, labels, latency_texts: int) -> str:
     """One model's section of the report: every level's parity, fused ops, accuracy and speed, fp32 and INT8."""
     test = splits["test"]
-    max_length = student_description(onnx_dir)["max_length"]
+    max_length = read_student_record(onnx_dir)["max_length"]
     preset = resolve_preset(params.quantize.preset)
     texts = test["text"].head(params.export_onnx.parity_texts).tolist()
     variants, notes = {}, []
@@ -54,8 +54,8 @@ def measure_case(label: str, model: Path, onnx_dir: Path, params, splits, labels
                 continue
             quantize_dynamic(fp32_dir, int8_dir, preset, per_channel=params.quantize.per_channel)
             copy_model_files(fp32_dir, int8_dir)
-            variants[f"{level} fp32"] = onnx_variant(fp32_dir, max_length)
-            variants[f"{level} int8"] = onnx_variant(int8_dir, max_length, "model_quantized.onnx")
+            variants[f"{level} fp32"] = variant(ONNX_FP32, fp32_dir, max_length)
+            variants[f"{level} int8"] = variant(ONNX_INT8, int8_dir, max_length)
             notes.append(f"- `{level}` ({done}): max |ONNX − PyTorch| {check['max_abs_diff']:.1e} on {len(texts)} "
                          f"test texts; fused ops in the file: fp32 {op_summary(fp32_dir / 'model.onnx')}; int8 "
                          f"{op_summary(int8_dir / 'model_quantized.onnx')}.")

@@ -27,7 +27,8 @@ import torch
 from textslim.bench import benchmark
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.evaluation import at_batch_one, predict, student_description
+from textslim.evaluation import at_batch_one, predict
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
 from textslim.quantize import (
     copy_model_files,
     operand_types,
@@ -38,7 +39,7 @@ from textslim.quantize import (
     resolve_preset,
 )
 from textslim.significance import accuracy_difference_interval
-from textslim.study import markdown, measure, onnx_variant
+from textslim.study import markdown, measure, variant
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 CALIBRATION_TEXTS = 256
@@ -63,25 +64,25 @@ def main() -> None:
 
     splits, labels = read_prepared(args.data)
     test = splits["test"]
-    max_length = student_description(args.onnx)["max_length"]
+    max_length = read_student_record(args.onnx)["max_length"]
     preset = resolve_preset(args.preset)
     with tempfile.TemporaryDirectory() as tmp:
-        variants = {"fp32": onnx_variant(args.onnx, max_length)}
+        variants = {"fp32": variant(ONNX_FP32, args.onnx, max_length)}
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
             quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
             copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
-            variants[name] = onnx_variant(out, max_length, "model_quantized.onnx")
+            variants[name] = variant(ONNX_INT8, out, max_length)
         calibration = splits["train"]["text"].sample(CALIBRATION_TEXTS, random_state=0).tolist()
         quantize_static(args.onnx, Path(tmp) / "static", preset, per_channel=True, texts=calibration,
                         max_length=max_length)
         copy_model_files(args.onnx, Path(tmp) / "static")
-        variants["static (per-channel)"] = onnx_variant(Path(tmp) / "static", max_length, "model_quantized.onnx")
+        variants["static (per-channel)"] = variant(ONNX_INT8, Path(tmp) / "static", max_length)
         frame = measure(variants, test, labels, args.latency_texts)
         alone = {}
-        for name, variant in variants.items():  # batch 1 against the evaluate stage's batch of 64
-            batched = predict(variant.classifier, test["text"].tolist(), 64)
-            alone[name] = at_batch_one(variant.classifier, test, labels, batched)
+        for name, chosen in variants.items():  # batch 1 against the evaluate stage's batch of 64
+            batched = predict(chosen.classifier, test["text"].tolist(), 64)
+            alone[name] = at_batch_one(chosen.classifier, test, labels, batched)
         table = markdown(frame)
         flips = pd.DataFrame([{"variant": name, "accuracy, batch 64": f"{100 * acc:.2f}",
                                "accuracy, batch 1": f"{100 * alone[name]['accuracy_batch1']:.2f}",
@@ -116,21 +117,21 @@ def compare_presets(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         variants = {}
         for onnx_dir in args.onnx:
-            max_length = student_description(onnx_dir)["max_length"]
-            variants[onnx_dir.name, "fp32", "float32"] = onnx_variant(onnx_dir, max_length)
+            max_length = read_student_record(onnx_dir)["max_length"]
+            variants[onnx_dir.name, "fp32", "float32"] = variant(ONNX_FP32, onnx_dir, max_length)
             for preset, reduce_range in specs:
                 out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}"
                 quantize_dynamic(onnx_dir, out, preset, per_channel=True, reduce_range=reduce_range)
                 copy_model_files(onnx_dir, out)
                 types = operands_label(operand_types(quantization_config(preset, reduce_range=reduce_range)))
-                variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = onnx_variant(
-                    out, max_length, "model_quantized.onnx")
+                variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = variant(ONNX_INT8,
+                    out, max_length)
         classifiers = {key: {threads: v.classifier} for key, v in variants.items()}
         timings = benchmark(classifiers, texts[:args.latency_texts], warmup=20, throughput_texts=texts[:512],
                             batch_sizes=[1, 32], rounds=3, threads=threads)
         fp32 = {}
-        for (model, preset, types), variant in variants.items():
-            predictions = predict(variant.classifier, texts, batch_size=64)
+        for (model, preset, types), chosen in variants.items():
+            predictions = predict(chosen.classifier, texts, batch_size=64)
             reference = fp32.setdefault(model, predictions)
             low, high = accuracy_difference_interval(truth, reference, predictions)
             timing = timings[model, preset, types]

@@ -19,9 +19,10 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from textslim.compress.deploy import deploy
+from textslim.forms import ONNX_INT8
 from textslim.params import PruneParams
 from textslim.quantize import resolve_preset
-from textslim.study import add_study_arguments, load_study, markdown, measure, onnx_variant
+from textslim.study import add_study_arguments, load_study, markdown, measure, variant
 
 
 def _setting(text: str) -> dict:
@@ -65,7 +66,7 @@ def main() -> None:
             prune.validate()
             done = deploy(args.student, Path(scratch) / str(i), prune, params, study.splits, study.teacher_logits)
             label = f"{_label(setting)}, INT8"
-            variants[label] = onnx_variant(done.int8, study.max_length, "model_quantized.onnx")
+            variants[label] = variant(ONNX_INT8, done.int8, study.max_length)
             best = max(done.report.get("recovery", [{}]), key=lambda e: e.get("eval_macro_f1", 0))
             if "eval_accuracy" in best:
                 validation.append(f"- {label}: {100 * best['eval_accuracy']:.2f}% (PyTorch, the recovery's best "

@@ -12,7 +12,8 @@ from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import predict
-from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier
+from textslim.forms import ONNX_INT8, form_named
+from textslim.inference import load
 from textslim.params import load_params
 from textslim.plots import (
     accuracy_vs_latency,
@@ -45,12 +46,10 @@ HEADLINE = ("accuracy", "macro_f1", "delta_accuracy_ci95_low", "delta_accuracy_c
 def _load(row: dict, thread_counts: list[int]) -> dict:
     """The variant's classifier for each thread count: one ONNX Runtime session per count (ORT fixes them per
     session); PyTorch and scikit-learn share one object (torch's threads are set before each timed block)."""
-    path = Path(row["path"])
-    if row["runtime"] == "onnxruntime":
-        return {n: OnnxClassifier(path, row["model_file"], row["max_length"], n) for n in thread_counts}
-    classifier = (TorchClassifier(path, row["max_length"]) if row["runtime"] == "pytorch"
-                  else SklearnClassifier(path / row["model_file"]))
-    return dict.fromkeys(thread_counts, classifier)
+    form = form_named(row["form"])
+    if form.runtime == "onnxruntime":
+        return {n: load(form, row["path"], row["max_length"], n) for n in thread_counts}
+    return dict.fromkeys(thread_counts, load(form, row["path"], row["max_length"]))
 
 
 def _with_roofline(rows: list[dict], classifiers: dict, texts: list[str], peaks: Peaks, batch: int,
@@ -139,7 +138,7 @@ def main() -> None:
     histories = {"teacher": teacher["history"], **{s: m["recipe"]["history"] for s, m in students.items()}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:
-        matrix = students[best["student"]]["confusion"]["forms"]["onnx-int8"]
+        matrix = students[best["student"]]["confusion"]["forms"][ONNX_INT8.name]
         confusion(matrix, labels, f"{best['name']} on the test split", plots / "confusion_best.png")
         with atomic_file(plots / "confusion_best.csv") as tmp:
             confusion_long(matrix, labels).to_csv(tmp, index=False)

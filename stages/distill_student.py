@@ -1,7 +1,6 @@
 """Stage distill_student@S: build student S from the teacher and train it on labels plus the teacher's logits."""
 
 import argparse
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ from textslim.data import read_prepared
 from textslim.distill import tokenize_frame, train_classifier
 from textslim.distributed import relaunch_under_torchrun
 from textslim.errors import TextslimError
+from textslim.forms import write_student_record
 from textslim.params import load_params
 from textslim.students import build_student
 from textslim.students.registry import check_recipes
@@ -77,7 +77,7 @@ def main() -> None:
         description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length,
                        **({"augmented_texts": augmented} if augmented else {}),
                        "loss": asdict(build.loss), "history": history}
-        (tmp / "textslim_student.json").write_text(json.dumps(description, indent=2) + "\n")
+        write_student_record(tmp, description)
     best = max(history, key=lambda e: e["eval_macro_f1"])
     log.info("student %s: validation accuracy %.4f, macro-F1 %.4f", args.strategy, best["eval_accuracy"],
              best["eval_macro_f1"])

@@ -11,8 +11,9 @@ from textslim.atomic import atomic_file, write_json
 from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict, student_description
-from textslim.inference import OnnxClassifier, TorchClassifier, load_torch_model
+from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
+from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, read_student_record
+from textslim.inference import load, load_torch_model
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
 
@@ -38,33 +39,28 @@ def main() -> None:
 
     params = load_params(args.params)
     splits, labels = read_prepared(args.data)
-    recipe = student_description(args.onnx)  # travels with the model from the distill stage on
+    recipe = read_student_record(args.onnx)  # travels with the model from the distill stage on
     max_length, batch_size = recipe["max_length"], params.evaluate.batch_size
     # The PyTorch forms count parameters from the module; the ONNX forms ship the last PyTorch form's parameters.
-    forms = {}
-    if args.distilled:
-        forms["distilled-fp32"] = (TorchClassifier(args.distilled, max_length), args.distilled, "model.safetensors")
-    if args.pruned:
-        forms["pruned-fp32"] = (TorchClassifier(args.pruned, max_length), args.pruned, "model.safetensors")
-    forms["onnx-fp32"] = (OnnxClassifier(args.onnx, "model.onnx", max_length), args.onnx, "model.onnx")
-    forms["onnx-int8"] = (OnnxClassifier(args.quantized, "model_quantized.onnx", max_length), args.quantized,
-                          "model_quantized.onnx")
+    folders = {DISTILLED: args.distilled, PRUNED: args.pruned, ONNX_FP32: args.onnx, ONNX_INT8: args.quantized}
+    forms = {form: folder for form, folder in folders.items() if folder}  # the teacher has no distilled or pruned
     shipped_params = count_parameters(load_torch_model(args.source))["params"]
     results, confusion, per_text = {}, {}, {}
-    for form, (classifier, model_dir, model_file) in forms.items():
+    for form, model_dir in forms.items():
+        classifier = load(form, model_dir, max_length)
         predictions = predict(classifier, splits["test"]["text"].tolist(), batch_size)
-        per_text[form] = predictions
+        per_text[form.name] = predictions
         scores = classification_metrics(splits["test"]["label"].to_numpy(), predictions, labels)
-        confusion[form] = scores.pop("confusion_matrix")
-        if form == "onnx-int8":  # its latency is quoted at batch 1: its accuracy is, too
+        confusion[form.name] = scores.pop("confusion_matrix")
+        if form == ONNX_INT8:  # its latency is quoted at batch 1: its accuracy is, too
             scores |= at_batch_one(classifier, splits["test"], labels, predictions)
         torch_model = getattr(classifier, "model", None)  # None for the ONNX forms
-        results[form] = {**scores, "path": str(model_dir), "model_file": model_file,
-                         "size_bytes": deployed_bytes(model_dir, model_file),
-                         "params": count_parameters(torch_model)["params"] if torch_model is not None
-                         else shipped_params}
-        log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB%s", args.student, form, scores["accuracy"],
-                 scores["macro_f1"], results[form]["size_bytes"] / 1e6,
+        results[form.name] = {**scores, "path": str(model_dir), "model_file": form.file,
+                              "size_bytes": deployed_bytes(model_dir, form.file),
+                              "params": count_parameters(torch_model)["params"] if torch_model is not None
+                              else shipped_params}
+        log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB%s", args.student, form.name, scores["accuracy"],
+                 scores["macro_f1"], results[form.name]["size_bytes"] / 1e6,
                  f"; at batch 1 accuracy {scores['accuracy_batch1']:.4f}, {scores['flips_vs_batched']} predictions "
                  f"differ from batch {batch_size}" if "flips_vs_batched" in scores else "")
     reports = {path.stem: json.loads(path.read_text()) for path in sorted(Path(args.quantized).glob("*.json"))

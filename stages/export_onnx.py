@@ -8,7 +8,7 @@ from pathlib import Path
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.evaluation import STUDENT_FILE, student_description
+from textslim.forms import STUDENT_FILE, read_student_record
 from textslim.onnx_export import export_to_onnx, optimize_graph, parity
 from textslim.params import load_params
 
@@ -26,7 +26,7 @@ def main() -> None:
     params = load_params(args.params)
     splits, _ = read_prepared(args.data)
     texts = splits["test"]["text"].head(params.export_onnx.parity_texts).tolist()
-    max_length = student_description(args.model)["max_length"]
+    max_length = read_student_record(args.model)["max_length"]
     with atomic_dir(args.out) as tmp:
         export_to_onnx(args.model, tmp)
         optimization = optimize_graph(tmp, params.export_onnx.optimization)

@@ -13,7 +13,8 @@ from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.distill import tokenize_frame, train_classifier
 from textslim.distributed import relaunch_under_torchrun
-from textslim.evaluation import STUDENT_FILE, evaluate_classifier, model_size
+from textslim.evaluation import evaluate_classifier, model_size
+from textslim.forms import write_student_record
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.params import load_params
 
@@ -53,8 +54,8 @@ def main() -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         # The same description a student carries, so export, quantize and evaluate treat the teacher like one.
-        write_json(tmp / STUDENT_FILE, {"recipe": "teacher", "model": cfg.model, "max_length": cfg.max_length,
-                                        "history": history})
+        write_student_record(tmp, {"recipe": "teacher", "model": cfg.model, "max_length": cfg.max_length,
+                                   "history": history})
     classifier = TorchClassifier(args.model_out, cfg.max_length)
     with atomic_dir(args.logits_out) as tmp:
         for name in ("train", "validation"):

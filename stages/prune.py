@@ -13,7 +13,7 @@ from textslim.cli import run_stage
 from textslim.compress.student import compress_student
 from textslim.data import read_prepared
 from textslim.distill import LossWeights
-from textslim.evaluation import STUDENT_FILE, student_description
+from textslim.forms import STUDENT_FILE, read_student_record
 from textslim.inference import load_torch_model
 from textslim.params import load_params
 
@@ -35,7 +35,7 @@ def main() -> None:
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
     set_seed(params.distill.seed)
     model = load_torch_model(args.model)
-    max_length = student_description(args.model)["max_length"]
+    max_length = read_student_record(args.model)["max_length"]
     kd = LossWeights.from_alpha(params.distill.alpha, params.distill.temperature)
     model, tokenizer, report = compress_student(model, AutoTokenizer.from_pretrained(args.model), splits, logits,
                                                 cfg, kd, max_length, params.distill.seed)

@@ -9,7 +9,7 @@ from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.evaluation import student_description
+from textslim.forms import read_student_record
 from textslim.params import load_params
 from textslim.quantize import (
     copy_model_files,
@@ -39,7 +39,7 @@ def main() -> None:
         if params.mode == "static":
             train = read_prepared(args.data)[0]["train"]
             texts = train["text"].sample(min(params.calibration_texts, len(train)), random_state=all_params.seed)
-            max_length = student_description(args.model)["max_length"]
+            max_length = read_student_record(args.model)["max_length"]
             path = quantize_static(args.model, tmp, preset, per_channel=params.per_channel, texts=texts.tolist(),
                                    max_length=max_length)
         else:

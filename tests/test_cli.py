@@ -78,7 +78,7 @@ def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
 def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teacher, tiny_csv):
     import shutil
 
-    from textslim.evaluation import STUDENT_FILE
+    from textslim.forms import STUDENT_FILE
 
     student = shutil.copytree(tiny_teacher, tmp_path / "student")
     (student / STUDENT_FILE).write_text('{"max_length": 24}')  # as the distill stage leaves it

@@ -62,7 +62,7 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
 
 def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path):
     from textslim.data import write_prepared
-    from textslim.evaluation import STUDENT_FILE
+    from textslim.forms import STUDENT_FILE
 
     export_to_onnx(tiny_teacher, tmp_path / "onnx")
     (tmp_path / "onnx" / STUDENT_FILE).write_text(json.dumps({"max_length": 32}))

@@ -9,7 +9,8 @@ from tests.tiny import LABELS, make_tiny_model, sentences, tiny_config
 from textslim.compress.unstructured import global_magnitude_prune
 from textslim.distill import DistillationTrainer, _Collator, tokenize_frame
 from textslim.errors import TextslimError
-from textslim.evaluation import STUDENT_FILE, count_parameters
+from textslim.evaluation import count_parameters
+from textslim.forms import STUDENT_FILE
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.onnx_export import export_to_onnx, parity
 from textslim.params import DistillParams, Params

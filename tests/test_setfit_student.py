@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.tiny import LABELS, sentences
 from textslim.compress.unstructured import global_magnitude_prune
 from textslim.errors import TextslimError
-from textslim.evaluation import STUDENT_FILE
+from textslim.forms import STUDENT_FILE
 from textslim.inference import OnnxClassifier
 from textslim.onnx_export import export_to_onnx
 from textslim.quantize import quantize_dynamic

@@ -9,7 +9,7 @@ import pytest
 
 from tests.tiny import LABELS, make_tiny_model, sentences
 from textslim.compress.deploy import deploy
-from textslim.evaluation import STUDENT_FILE
+from textslim.forms import STUDENT_FILE
 from textslim.params import Params, PruneParams
 from textslim.study import Variant, markdown, measure
 

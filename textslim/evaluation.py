@@ -1,6 +1,5 @@
 """Evaluate any classifier form on a split, and measure what would be deployed: bytes on disk, parameters."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +35,6 @@ def at_batch_one(classifier: TextClassifier, test: pd.DataFrame, labels: list[st
     scores = classification_metrics(test["label"].to_numpy(), alone, labels)
     return {"accuracy_batch1": scores["accuracy"], "macro_f1_batch1": scores["macro_f1"],
             "flips_vs_batched": int((alone != batched).sum())}
-
-
-STUDENT_FILE = "textslim_student.json"  # how a student was made; travels with it from stage to stage
-
-
-def student_description(model_dir: str | Path) -> dict:
-    """The recipe, max_length and training history the distill stage recorded for a student."""
-    return json.loads((Path(model_dir) / STUDENT_FILE).read_text())
 
 
 def deployed_bytes(model_dir: str | Path, model_file: str) -> int:

@@ -1,11 +1,13 @@
 """Batched inference for each runtime a model is deployed in: PyTorch, ONNX Runtime, scikit-learn.
 
-Every classifier maps a list of texts to an (n, classes) array of scores, so evaluation and latency code is
-written once for all of them.
+load(form, folder, max_length) opens any form of any model folder (textslim.forms). Every classifier maps a list
+of texts to an (n, classes) array of scores (logits), so evaluation and latency code is written once for all of
+them; classify() gives the same scores with the tokens each text used and whether it was cut at max_length.
 """
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -15,8 +17,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import textslim.architectures  # noqa: F401  (our model types registered, pruned MPNet fixed: every folder loads)
 from textslim.cpu import describe_cpu, products_differ
+from textslim.forms import Form, form_named
 
 log = logging.getLogger(__name__)
+
 
 def load_torch_model(model_dir: str | Path):
     """AutoModelForSequenceClassification.from_pretrained, for our own model types and pruned models too (this module
@@ -24,12 +28,64 @@ def load_torch_model(model_dir: str | Path):
     return AutoModelForSequenceClassification.from_pretrained(model_dir)
 
 
+@dataclass(frozen=True)
+class Classified:
+    """One call's scores, with what the tokenizer did to each text."""
+
+    logits: np.ndarray  # (n_texts, n_labels)
+    n_tokens: list[int]  # tokens per text after truncation, special tokens included
+    truncated: list[bool]  # whether the text was cut at max_length
+
+
 class TextClassifier(Protocol):
     def logits(self, texts: list[str]) -> np.ndarray: ...
 
+    def classify(self, texts: list[str]) -> Classified: ...
 
-class TorchClassifier:
+
+def load(form: Form | str, folder: str | Path, max_length: int, threads: int = 0) -> TextClassifier:
+    """The classifier for `form` (a textslim.forms.Form or its name) of the model in `folder`, reading at most
+    max_length tokens. threads: ONNX Runtime's intra-op threads (0: every core); PyTorch's count is process-wide
+    (torch.set_num_threads), and scikit-learn runs on one."""
+    form = form if isinstance(form, Form) else form_named(form)
+    if form.runtime == "pytorch":
+        return TorchClassifier(folder, max_length)
+    if form.runtime == "onnxruntime":
+        return OnnxClassifier(folder, form.file, max_length, threads)
+    return SklearnClassifier(Path(folder) / form.file)
+
+
+class _Tokenized:
+    """What the transformer classifiers share: the tokenizer call and its token counts."""
+
+    tokenizer = None
+    max_length = 0
+    tensors = "np"
+
+    def _encode(self, texts: list[str]):
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                              return_tensors=self.tensors)
+
+    def _forward(self, batch) -> np.ndarray:
+        raise NotImplementedError
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return self._forward(self._encode(texts))
+
+    def classify(self, texts: list[str]) -> Classified:
+        batch = self._encode(texts)
+        n_tokens = [int(n) for n in np.asarray(batch["attention_mask"]).sum(axis=1)]
+        if batch.encodings is not None:  # fast tokenizers keep what truncation cut off
+            truncated = [bool(encoding.overflowing) for encoding in batch.encodings]
+        else:  # slow ones only show that the limit was reached
+            truncated = [n >= self.max_length for n in n_tokens]
+        return Classified(self._forward(batch), n_tokens, truncated)
+
+
+class TorchClassifier(_Tokenized):
     """A saved transformers classifier, run in fp32 on the CPU."""
+
+    tensors = "pt"
 
     def __init__(self, model_dir: str | Path, max_length: int, model=None, tokenizer=None):
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_dir)
@@ -37,9 +93,7 @@ class TorchClassifier:
         self.max_length = max_length
 
     @torch.inference_mode()
-    def logits(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
+    def _forward(self, batch) -> np.ndarray:
         return self.model(**batch).logits.float().numpy()
 
 
@@ -83,7 +137,7 @@ def warn_if_quantized_elsewhere(model_dir: Path) -> None:
                 consequence)
 
 
-class OnnxClassifier:
+class OnnxClassifier(_Tokenized):
     """An exported transformers classifier (model.onnx or model_quantized.onnx beside its tokenizer)."""
 
     def __init__(self, model_dir: str | Path, model_file: str, max_length: int, threads: int = 0):
@@ -92,10 +146,11 @@ class OnnxClassifier:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.max_length = max_length
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="np")
-        feeds = {name: batch[name].astype(np.int64) for name in self.input_names}
+    def _forward(self, batch) -> np.ndarray:
+        # A graph input the tokenizer does not give can only be token_type_ids (DistilBERT-like tokenizers omit
+        # it): one segment, zeros.
+        feeds = {name: (batch[name] if name in batch else np.zeros_like(batch["input_ids"])).astype(np.int64)
+                 for name in self.input_names}
         return self.session.run(["logits"], feeds)[0]
 
 
@@ -109,6 +164,11 @@ class SklearnClassifier:
 
     def logits(self, texts: list[str]) -> np.ndarray:
         return self.pipeline.predict_proba(texts)
+
+    def classify(self, texts: list[str]) -> Classified:
+        """Its tokens are the vectorizer's (words or n-grams, however many a text has): nothing is cut."""
+        analyze = self.pipeline.steps[0][1].build_analyzer()
+        return Classified(self.logits(texts), [len(analyze(text)) for text in texts], [False] * len(texts))
 
 
 def batched_logits(classifier: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:

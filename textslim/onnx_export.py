@@ -21,12 +21,12 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     optimum knows the architectures transformers ships; a recipe whose model is ours (the BiLSTM, SetFit) registers
     its own exporter, found through the student's recorded recipe name.
     """
-    from textslim.evaluation import STUDENT_FILE, student_description
+    from textslim.forms import STUDENT_FILE, read_student_record
     from textslim.students.registry import get_recipe
 
     strategy = None
     if (Path(model_dir) / STUDENT_FILE).is_file():
-        strategy = student_description(model_dir).get("strategy")  # the teacher has none
+        strategy = read_student_record(model_dir).get("strategy")  # the teacher has none
         recipe = get_recipe(strategy) if strategy else None
         if recipe is not None and recipe.export is not None:
             return recipe.export(model_dir, out_dir)

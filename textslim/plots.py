@@ -8,8 +8,10 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-FORM_COLOURS = {"pytorch-fp32": "#d62728", "distilled-fp32": "#ff7f0e", "pruned-fp32": "#bcbd22",
-                "onnx-fp32": "#1f77b4", "onnx-int8": "#2ca02c", "sklearn": "#7f7f7f"}
+from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, SKLEARN, TEACHER  # noqa: E402
+
+FORM_COLOURS = {TEACHER.name: "#d62728", DISTILLED.name: "#ff7f0e", PRUNED.name: "#bcbd22", ONNX_FP32.name: "#1f77b4",
+                ONNX_INT8.name: "#2ca02c", SKLEARN.name: "#7f7f7f"}
 
 
 def accuracy_vs_latency(rows: list[dict], path: Path, threads: int) -> None:

@@ -3,22 +3,16 @@
 import pandas as pd
 
 from textslim.bench import Timing
+from textslim.forms import ONNX_INT8, SKLEARN, TEACHER, Form, form_named
 from textslim.params import CompareParams, Params
 from textslim.students.registry import get_recipe, recipe_section
 
-# form -> (short name used in variant names, runtime); where each form lives comes from the evaluate stage
-STUDENT_FORMS = {
-    "distilled-fp32": ("distilled", "pytorch"),
-    "pruned-fp32": ("pruned", "pytorch"),
-    "onnx-fp32": ("fp32", "onnxruntime"),
-    "onnx-int8": ("int8", "onnxruntime"),
-}
 BATCH1_FIGURES = ("accuracy_batch1", "macro_f1_batch1", "flips_vs_batched")  # INT8 forms, from the evaluate stage
 
 
-def _row(name, student, form, runtime, path, model_file, params, size_bytes, test, max_length) -> dict:
-    return {"name": name, "student": student, "form": form, "runtime": runtime, "path": path,
-            "model_file": model_file, "max_length": max_length, "params": int(params),
+def _row(name: str, student: str | None, form: Form, path, params, size_bytes, test, max_length) -> dict:
+    return {"name": name, "student": student, "form": form.name, "runtime": form.runtime, "path": path,
+            "model_file": form.file, "max_length": max_length, "params": int(params),
             "size_mb": round(size_bytes / 1e6, 3),
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
             **{key: test[key] for key in BATCH1_FIGURES if key in test}}
@@ -27,19 +21,19 @@ def _row(name, student, form, runtime, path, model_file, params, size_bytes, tes
 def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_dir: str, baseline_dir: str,
                  teacher_max_length: int, teacher_deployed: dict | None = None) -> list[dict]:
     """Every variant with its accuracy, size and parameters: the teacher's forms first, the baseline last."""
-    rows = [_row("teacher", None, "pytorch-fp32", "pytorch", teacher_dir, "model.safetensors",
-                 teacher["params"], teacher["size_bytes"], teacher["test"], teacher_max_length)]
-    for form, figures in (teacher_deployed or {}).get("forms", {}).items():
-        short, runtime = STUDENT_FORMS[form]
-        rows.append(_row(f"teacher-{short}", None, form, runtime, figures["path"], figures["model_file"],
-                         figures["params"], figures["size_bytes"], figures, teacher_max_length))
+    rows = [_row("teacher", None, TEACHER, teacher_dir, teacher["params"], teacher["size_bytes"], teacher["test"],
+                 teacher_max_length)]
+    for name, figures in (teacher_deployed or {}).get("forms", {}).items():
+        form = form_named(name)
+        rows.append(_row(f"teacher-{form.short}", None, form, figures["path"], figures["params"],
+                         figures["size_bytes"], figures, teacher_max_length))
     for student, metrics in students.items():
-        for form, figures in metrics["forms"].items():
-            short, runtime = STUDENT_FORMS[form]
-            rows.append(_row(f"{student}-{short}", student, form, runtime, figures["path"], figures["model_file"],
-                             figures["params"], figures["size_bytes"], figures, metrics["recipe"]["max_length"]))
-    rows.append(_row("tfidf-logreg", None, "sklearn", "sklearn", baseline_dir, "model.joblib",
-                     baseline["params"], baseline["size_bytes"], baseline["test"], None))
+        for name, figures in metrics["forms"].items():
+            form = form_named(name)
+            rows.append(_row(f"{student}-{form.short}", student, form, figures["path"], figures["params"],
+                             figures["size_bytes"], figures, metrics["recipe"]["max_length"]))
+    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline_dir, baseline["params"], baseline["size_bytes"],
+                     baseline["test"], None))
     return rows
 
 
@@ -65,7 +59,7 @@ def with_timings(rows: list[dict], timings: dict[str, Timing]) -> list[dict]:
 
 def best_student(rows: list[dict]) -> dict | None:
     """The INT8 student with the highest test accuracy (faster wins a tie); teacher-int8 is not a student."""
-    int8 = [r for r in rows if r["form"] == "onnx-int8" and r["student"]]
+    int8 = [r for r in rows if r["form"] == ONNX_INT8.name and r["student"]]
     return max(int8, key=lambda r: (r["accuracy"], -r["batch1_ms_median"])) if int8 else None
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from textslim.forms import ONNX_INT8
 from textslim.inference import ort_session
 from textslim.quantize import operand_types, operands_label, quantization_config
 
@@ -220,7 +221,7 @@ def torch_source(row: dict, rows: list[dict]) -> str | None:
 
 def roofline_figures(row: dict, work: Work, peaks: Peaks, batch: int) -> dict:
     """FLOPs per text, the floor at batch 1 and at `batch`, and the measured time over each floor."""
-    int8 = row["form"] == "onnx-int8"
+    int8 = row["form"] == ONNX_INT8.name
     floor_1, floor_n = floor_ms(work, peaks, int8), floor_ms(work, peaks, int8, batch)
     measured_n = 1e3 * batch / row[f"texts_per_s_batch{batch}"]
     return {"tokens": work.tokens, "gflops_per_text": round(work.flops / 1e9, 4),

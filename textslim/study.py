@@ -12,8 +12,9 @@ import torch
 
 from textslim.bench import benchmark
 from textslim.data import read_prepared
-from textslim.evaluation import deployed_bytes, predict, student_description
-from textslim.inference import OnnxClassifier, TextClassifier, TorchClassifier
+from textslim.evaluation import deployed_bytes, predict
+from textslim.forms import ONNX_INT8, TEACHER, Form, read_student_record
+from textslim.inference import TextClassifier, load
 from textslim.metrics import classification_metrics
 from textslim.params import Params, load_params
 from textslim.significance import accuracy_difference_interval
@@ -53,18 +54,17 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 def load_study(args: argparse.Namespace) -> Study:
     """Read what add_study_arguments names."""
     splits, labels = read_prepared(args.data)
-    max_length = student_description(args.student)["max_length"]
-    references = {"teacher (PyTorch fp32)": Variant(TorchClassifier(args.teacher, max_length), args.teacher,
-                                                    "model.safetensors"),
-                  "teacher-int8": onnx_variant(args.teacher_int8, max_length, "model_quantized.onnx")}
+    max_length = read_student_record(args.student)["max_length"]
+    references = {"teacher (PyTorch fp32)": variant(TEACHER, args.teacher, max_length),
+                  "teacher-int8": variant(ONNX_INT8, args.teacher_int8, max_length)}
     return Study(load_params(args.params), splits, labels,
                  {name: np.load(args.teacher_logits / f"{name}.npy") for name in ("train", "validation")},
                  max_length, references)
 
 
-def onnx_variant(directory: Path, max_length: int, model_file: str = "model.onnx") -> "Variant":
-    """An exported (model.onnx) or quantized (model_quantized.onnx) model as a study variant."""
-    return Variant(OnnxClassifier(directory, model_file, max_length), directory, model_file)
+def variant(form: Form, directory: Path, max_length: int) -> "Variant":
+    """The model of `form` in `directory` as a study variant."""
+    return Variant(load(form, directory, max_length), directory, form.file)
 
 
 def measure(variants: dict[str, Variant], test: pd.DataFrame, labels: list[str], latency_texts: int) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, set_seed
 
 from textslim.compress.student import compress_student
 from textslim.distill import LossWeights
-from textslim.evaluation import STUDENT_FILE, student_description
+from textslim.forms import STUDENT_FILE, read_student_record
 from textslim.inference import load_torch_model
 from textslim.onnx_export import export_to_onnx
 from textslim.params import Params, PruneParams
@@ -41,7 +41,7 @@ def deploy(student: Path, out: Path, prune: PruneParams, params: Params, splits:
            teacher_logits: dict[str, np.ndarray]) -> Deployed:
     """The student pruned with `prune` (vocabulary, heads, neurons, recovery), exported and quantized under out/."""
     set_seed(params.distill.seed)
-    max_length = student_description(student)["max_length"]
+    max_length = read_student_record(student)["max_length"]
     model, tokenizer, report = compress_student(
         load_torch_model(student), AutoTokenizer.from_pretrained(student), splits, teacher_logits, prune,
         LossWeights.from_alpha(params.distill.alpha, params.distill.temperature), max_length, params.distill.seed)

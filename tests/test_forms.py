@@ -1,0 +1,89 @@
+"""The model-folder contract: every form loads through inference.load and scores like its own runtime class, its
+token counts and truncation are reported, and the student record is written and read in one place."""
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from tests.tiny import sentences
+from textslim.errors import TextslimError
+from textslim.forms import (
+    FORMS,
+    ONNX_FP32,
+    ONNX_INT8,
+    SKLEARN,
+    STUDENT_FILE,
+    TEACHER,
+    form_named,
+    read_student_record,
+    write_student_record,
+)
+from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier, load
+from textslim.onnx_export import export_to_onnx
+from textslim.quantize import copy_model_files, quantize_dynamic
+
+TEXTS = sentences(12, seed=4)["text"].tolist()
+
+
+@pytest.fixture(scope="module")
+def folders(tiny_teacher, tmp_path_factory) -> dict:
+    """The tiny teacher in every form: PyTorch, ONNX fp32, ONNX INT8; and a TF-IDF pipeline."""
+    onnx_dir, int8_dir, sklearn_dir = (tmp_path_factory.mktemp(name) for name in ("onnx", "int8", "sklearn"))
+    export_to_onnx(tiny_teacher, onnx_dir)
+    quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=True)
+    copy_model_files(onnx_dir, int8_dir)
+    frame = sentences(40, seed=5)
+    joblib.dump(make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(frame["text"], frame["label"]),
+                sklearn_dir / SKLEARN.file)
+    return {TEACHER: tiny_teacher, ONNX_FP32: onnx_dir, ONNX_INT8: int8_dir, SKLEARN: sklearn_dir}
+
+
+def test_every_form_loads_by_name_and_scores_like_its_runtime_class(folders):
+    direct = {TEACHER: TorchClassifier(folders[TEACHER], 16), ONNX_FP32: OnnxClassifier(folders[ONNX_FP32],
+                                                                                      "model.onnx", 16),
+              ONNX_INT8: OnnxClassifier(folders[ONNX_INT8], "model_quantized.onnx", 16),
+              SKLEARN: SklearnClassifier(folders[SKLEARN] / "model.joblib")}
+    for form, folder in folders.items():
+        loaded = load(form.name, folder, 16)
+        assert type(loaded) is type(direct[form])
+        np.testing.assert_allclose(loaded.logits(TEXTS), direct[form].logits(TEXTS), atol=1e-6)
+        classified = loaded.classify(TEXTS)
+        np.testing.assert_allclose(classified.logits, loaded.logits(TEXTS), atol=1e-6)
+        assert len(classified.n_tokens) == len(classified.truncated) == len(TEXTS)
+
+
+@pytest.mark.parametrize("form", [TEACHER, ONNX_FP32, ONNX_INT8])
+def test_token_counts_and_truncation(folders, form):
+    """sentences(): 6 words and a number, 9 tokens with [CLS] and [SEP]; a repeated one is cut at max_length."""
+    short, long = TEXTS[0], " ".join(TEXTS[:4])
+    classified = load(form, folders[form], 12).classify([short, long])
+    assert classified.n_tokens == [9, 12]
+    assert classified.truncated == [False, True]
+
+
+def test_the_baseline_counts_its_vectorizer_tokens_and_cuts_nothing(folders):
+    classified = load(SKLEARN, folders[SKLEARN], 0).classify(["good film", "a good film , truly"])
+    assert classified.n_tokens == [2, 3]  # the default analyzer drops one-letter words and punctuation
+    assert classified.truncated == [False, False]
+
+
+def test_forms_are_named_once():
+    assert {form.name for form in FORMS.values()} == set(FORMS) and form_named("onnx-int8") is ONNX_INT8
+    assert len({form.short for form in FORMS.values()}) == len(FORMS)
+    with pytest.raises(TextslimError, match="unknown model form 'onnx-int4'; known: pytorch-fp32"):
+        form_named("onnx-int4")
+
+
+def test_the_student_record_is_written_and_read_in_one_place(tmp_path):
+    write_student_record(tmp_path, {"strategy": "spread", "max_length": 64})
+    assert json.loads((tmp_path / STUDENT_FILE).read_text()) == read_student_record(tmp_path)
+    assert read_student_record(tmp_path)["max_length"] == 64
+    with pytest.raises(ValueError, match="max_length"):
+        write_student_record(tmp_path, {"strategy": "spread"})
+    with pytest.raises(TextslimError, match=f"no {STUDENT_FILE}"):
+        read_student_record(tmp_path / "elsewhere")

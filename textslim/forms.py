@@ -1,0 +1,53 @@
+"""The model-folder contract: the forms a model is deployed in, and the student record every folder carries.
+
+A Form names one way a model is deployed (PyTorch fp32, ONNX fp32, ONNX INT8, scikit-learn), the file it is in and the
+runtime that runs it; textslim.inference.load(form, folder, ...) opens any of them. The student record
+(textslim_student.json) says how a model was made (recipe, max_length, training history); the teacher has one too.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from textslim.atomic import write_json
+from textslim.errors import TextslimError
+
+STUDENT_FILE = "textslim_student.json"
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str  # as metrics, reports and the server name it
+    file: str  # the model file in its folder (ONNX external data, if any, beside it as FILE_data)
+    runtime: str  # "pytorch", "onnxruntime" or "sklearn"
+    short: str  # in variant names: spread-int8, teacher-fp32, ...
+
+
+TEACHER = Form("pytorch-fp32", "model.safetensors", "pytorch", "pytorch")  # the fine-tuned teacher as trained
+DISTILLED = Form("distilled-fp32", "model.safetensors", "pytorch", "distilled")
+PRUNED = Form("pruned-fp32", "model.safetensors", "pytorch", "pruned")
+ONNX_FP32 = Form("onnx-fp32", "model.onnx", "onnxruntime", "fp32")
+ONNX_INT8 = Form("onnx-int8", "model_quantized.onnx", "onnxruntime", "int8")
+SKLEARN = Form("sklearn", "model.joblib", "sklearn", "sklearn")
+FORMS = {form.name: form for form in (TEACHER, DISTILLED, PRUNED, ONNX_FP32, ONNX_INT8, SKLEARN)}
+
+
+def form_named(name: str) -> Form:
+    if name not in FORMS:
+        raise TextslimError(f"unknown model form {name!r}; known: {', '.join(FORMS)}")
+    return FORMS[name]
+
+
+def read_student_record(folder: str | Path) -> dict:
+    """How the model in `folder` was made: recipe, max_length, training history (written by write_student_record)."""
+    path = Path(folder) / STUDENT_FILE
+    if not path.is_file():
+        raise TextslimError(f"{folder}: no {STUDENT_FILE} (a model folder written by this pipeline has one)")
+    return json.loads(path.read_text())
+
+
+def write_student_record(folder: str | Path, record: dict) -> None:
+    """Write the record into a model folder being written (inside atomic_dir): it needs max_length at least."""
+    if "max_length" not in record:
+        raise ValueError(f"a student record needs max_length: {sorted(record)}")
+    write_json(Path(folder) / STUDENT_FILE, record)
