@@ -7,16 +7,18 @@ them; classify() gives the same scores with the tokens each text used and whethe
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import textslim.architectures  # noqa: F401  (our model types registered, pruned MPNet fixed: every folder loads)
 from textslim.cpu import describe_cpu, products_differ
+from textslim.errors import TextslimError
 from textslim.forms import Form, form_named
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,15 @@ class Classified:
     logits: np.ndarray  # (n_texts, n_labels)
     n_tokens: list[int]  # tokens per text after truncation, special tokens included
     truncated: list[bool]  # whether the text was cut at max_length
+    tokenize_ms: float  # the tokenizer call
+    inference_ms: float  # the model call only
+
+    def probabilities(self) -> np.ndarray:
+        """Row-wise softmax in float64, so that each row sums to 1 well within 1e-5."""
+        z = self.logits.astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
 
 
 class TextClassifier(Protocol):
@@ -43,24 +54,46 @@ class TextClassifier(Protocol):
     def classify(self, texts: list[str]) -> Classified: ...
 
 
-def load(form: Form | str, folder: str | Path, max_length: int, threads: int = 0) -> TextClassifier:
+def load(form: Form | str, folder: str | Path, max_length: int | None, threads: int = 0,
+         spinning: bool = True) -> TextClassifier:
     """The classifier for `form` (a textslim.forms.Form or its name) of the model in `folder`, reading at most
-    max_length tokens. threads: ONNX Runtime's intra-op threads (0: every core); PyTorch's count is process-wide
-    (torch.set_num_threads), and scikit-learn runs on one."""
+    max_length tokens (None: the model's own limit). threads: ONNX Runtime's intra-op threads (0: every core);
+    PyTorch's count is process-wide (torch.set_num_threads), and scikit-learn runs on one. spinning: see
+    ort_session."""
     form = form if isinstance(form, Form) else form_named(form)
     if form.runtime == "pytorch":
         return TorchClassifier(folder, max_length)
     if form.runtime == "onnxruntime":
-        return OnnxClassifier(folder, form.file, max_length, threads)
+        return OnnxClassifier(folder, form.file, max_length, threads, spinning)
     return SklearnClassifier(Path(folder) / form.file)
 
 
+_NO_LIMIT = 1_000_000  # tokenizers without a configured limit report a sentinel around 1e30: no real limit
+_FALLBACK_MAX_LENGTH = 512
+
+
+def own_max_length(tokenizer, config) -> int:
+    """The longest input the model accepts: the tokenizer's limit capped by the position embeddings."""
+    limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < _NO_LIMIT else []
+    if getattr(config, "max_position_embeddings", None):
+        limits.append(int(config.max_position_embeddings))
+    return min(limits) if limits else _FALLBACK_MAX_LENGTH
+
+
 class _Tokenized:
-    """What the transformer classifiers share: the tokenizer call and its token counts."""
+    """What the transformer classifiers share: the tokenizer call, its token counts, the labels in class-id order."""
 
     tokenizer = None
+    config = None
     max_length = 0
     tensors = "np"
+
+    def _limit(self, max_length: int | None) -> int:
+        return max_length if max_length is not None else own_max_length(self.tokenizer, self.config)
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(self.config.id2label[i]) for i in range(int(self.config.num_labels))]
 
     def _encode(self, texts: list[str]):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
@@ -73,13 +106,17 @@ class _Tokenized:
         return self._forward(self._encode(texts))
 
     def classify(self, texts: list[str]) -> Classified:
+        started = time.perf_counter()
         batch = self._encode(texts)
+        encoded = time.perf_counter()
+        logits = self._forward(batch)
+        done = time.perf_counter()
         n_tokens = [int(n) for n in np.asarray(batch["attention_mask"]).sum(axis=1)]
         if batch.encodings is not None:  # fast tokenizers keep what truncation cut off
             truncated = [bool(encoding.overflowing) for encoding in batch.encodings]
         else:  # slow ones only show that the limit was reached
             truncated = [n >= self.max_length for n in n_tokens]
-        return Classified(self._forward(batch), n_tokens, truncated)
+        return Classified(logits, n_tokens, truncated, (encoded - started) * 1000, (done - encoded) * 1000)
 
 
 class TorchClassifier(_Tokenized):
@@ -87,10 +124,11 @@ class TorchClassifier(_Tokenized):
 
     tensors = "pt"
 
-    def __init__(self, model_dir: str | Path, max_length: int, model=None, tokenizer=None):
+    def __init__(self, model_dir: str | Path, max_length: int | None, model=None, tokenizer=None):
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_dir)
         self.model = (model or load_torch_model(model_dir)).to("cpu").eval()
-        self.max_length = max_length
+        self.config = self.model.config
+        self.max_length = self._limit(max_length)
 
     @torch.inference_mode()
     def _forward(self, batch) -> np.ndarray:
@@ -137,14 +175,24 @@ def warn_if_quantized_elsewhere(model_dir: Path) -> None:
                 consequence)
 
 
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 class OnnxClassifier(_Tokenized):
     """An exported transformers classifier (model.onnx or model_quantized.onnx beside its tokenizer)."""
 
-    def __init__(self, model_dir: str | Path, model_file: str, max_length: int, threads: int = 0):
+    def __init__(self, model_dir: str | Path, model_file: str, max_length: int | None, threads: int = 0,
+                 spinning: bool = True):
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.session = ort_session(Path(model_dir) / model_file, threads)
+        self.config = AutoConfig.from_pretrained(model_dir)
+        self.session = ort_session(Path(model_dir) / model_file, threads, spinning)
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.max_length = max_length
+        unknown = sorted(set(self.input_names) - set(ONNX_INPUTS))
+        outputs = [o.name for o in self.session.get_outputs()]
+        if unknown or "logits" not in outputs:
+            raise TextslimError(f"{model_dir}/{model_file}: a text classifier graph takes {', '.join(ONNX_INPUTS)} "
+                                f"and gives logits; this one takes {self.input_names} and gives {outputs}")
+        self.max_length = self._limit(max_length)
 
     def _forward(self, batch) -> np.ndarray:
         # A graph input the tokenizer does not give can only be token_type_ids (DistilBERT-like tokenizers omit
@@ -166,9 +214,13 @@ class SklearnClassifier:
         return self.pipeline.predict_proba(texts)
 
     def classify(self, texts: list[str]) -> Classified:
-        """Its tokens are the vectorizer's (words or n-grams, however many a text has): nothing is cut."""
+        """Its tokens are the vectorizer's (words or n-grams, however many a text has): nothing is cut. Vectorizing
+        is part of its model call (inference_ms)."""
         analyze = self.pipeline.steps[0][1].build_analyzer()
-        return Classified(self.logits(texts), [len(analyze(text)) for text in texts], [False] * len(texts))
+        started = time.perf_counter()
+        logits = self.logits(texts)
+        return Classified(logits, [len(analyze(text)) for text in texts], [False] * len(texts), 0.0,
+                          (time.perf_counter() - started) * 1000)
 
 
 def batched_logits(classifier: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:

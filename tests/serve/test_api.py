@@ -217,10 +217,19 @@ def test_oversized_body_is_refused_before_parsing(client) -> None:
 def test_unknown_routes_and_methods_are_json_errors(client) -> None:
     assert client.get("/nope").status_code == 404
     assert "error" in client.get("/nope").json()
-    assert client.get("/predict").status_code == 405
+    wrong_method = client.get("/predict")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"  # RFC 9110 asks for Allow
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/plots/../metrics/summary.json").status_code == 404
     _assert_alive(client)
+
+
+def test_the_schema_declares_the_limits_and_models_it_enforces(client) -> None:
+    """tiny_app: at most 8 texts of at most 2000 characters, and the models it loaded."""
+    schema = client.get("/openapi.json").json()
+    body = schema["components"]["schemas"]["PredictRequest"]["properties"]
+    assert (body["texts"]["minItems"], body["texts"]["maxItems"], body["texts"]["items"]["maxLength"]) == (1, 8, 2000)
+    assert {"enum": ["teacher", "tiny-int8", "twin-int8"], "type": "string"} in body["model"]["anyOf"]
 
 
 def test_page_assets_and_plots_are_served_without_cdn(client) -> None:

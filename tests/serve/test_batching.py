@@ -19,7 +19,7 @@ import pytest
 
 from textslim.errors import TextslimError
 from textslim.serve.batching import Answer, BatchFailed, MicroBatcher
-from textslim.serve.runtimes import BatchResult
+from textslim.serve.models import BatchResult
 
 from .conftest import write_summary
 
@@ -411,7 +411,7 @@ def test_bucketed_calls_run_sorted_runs_and_put_every_row_back_in_order(executor
             self.calls = []
 
         def predict(self, texts):
-            from textslim.serve.runtimes import BatchResult
+            from textslim.serve.models import BatchResult
 
             self.calls.append(list(texts))
             probs = np.array([[len(t), -len(t)] for t in texts], dtype=float)  # a row that names its text

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textslim.errors import TextslimError
 from textslim.serve.batching import MAX_WAIT_MS, MicroBatcher
-from textslim.serve.runtimes import OnnxRuntime, Runtime, TorchRuntime
+from textslim.serve.models import SERVED_FORMS, load_models, load_summary
 
 log = logging.getLogger(__name__)
 
@@ -38,87 +38,38 @@ PLOT_FILES = {
 FIGURES = ("accuracy", "macro_f1", "size_mb", "batch1_ms_median", "texts_per_s", "params")
 # The page is self-contained; the browser enforces it too.
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-TEACHER = ("teacher", "pytorch-fp32")
-SERVED_STUDENT_FORM = "onnx-int8"
 
 
-class PredictRequest(BaseModel):
-    """Body of POST /predict."""
-
-    model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr] = Field(description="Texts to classify, in one batch.")
-    model: StrictStr | None = Field(
-        default=None, description="A model name from GET /models; left out: the summary's best INT8 student.")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
-
-
-def _inside_root(root: Path, rel: Any, what: str) -> Path:
-    """root/rel, refusing anything in summary.json that would leave root (absolute paths, '..')."""
-    if not isinstance(rel, str) or not rel.strip():
-        raise TextslimError(f"summary: {what} must be a non-empty relative path, got {rel!r}")
-    posix = PurePosixPath(rel.replace("\\", "/"))  # a Windows-style "..\\x" is just as much an escape
-    # Lexical check on purpose: summary.json is data and may not point out of the repo, while symlinks the
-    # repo itself holds (e.g. a DVC symlink cache) are the owner's choice.
-    if posix.is_absolute() or ".." in posix.parts or ":" in rel:
-        raise TextslimError(f"summary: {what} {rel!r} escapes the repository root")
-    return root.joinpath(*posix.parts)
+def predict_request(max_texts: int, max_chars: int, models: list[str]) -> type[BaseModel]:
+    """The body of POST /predict, with the server's limits and its models in its schema (OpenAPI shows what is
+    enforced)."""
+    text = Annotated[StrictStr, Field(max_length=max_chars)]
+    return create_model(
+        "PredictRequest", __config__=ConfigDict(extra="forbid"),
+        texts=(list[text], Field(min_length=1, max_length=max_texts, description="Texts to classify, in one batch.")),
+        model=(Literal[tuple(models)] | None, Field(
+            default=None, description="A model name from GET /models; left out: the summary's best INT8 student.")),
+    )
 
 
-def load_summary(summary_path: Path) -> dict[str, Any]:
-    """Read and sanity-check metrics/summary.json."""
-    if not summary_path.is_file():
-        raise TextslimError(f"no pipeline results at {summary_path}: run `make repro` first")
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TextslimError(f"cannot read {summary_path}: {err}") from err
-    if not isinstance(summary, dict) or not isinstance(summary.get("variants"), list):
-        raise TextslimError(f"{summary_path}: expected an object with a 'variants' list")
-    threads = summary.get("threads", 1)
-    if not (_is_int(threads) and 1 <= threads <= 256):
-        raise TextslimError(f"{summary_path}: 'threads' must be an integer in 1..256, got {threads!r}")
-    return summary
+def _request_message(err: dict[str, Any], models: list[str]) -> str | None:
+    """The request limits and model names in the words the API has always used; None for other errors."""
+    loc, ctx = tuple(x for x in err.get("loc", ()) if x != "body"), err.get("ctx", {})
+    if loc == ("model",) and err.get("type") == "literal_error":
+        return f"unknown model {err.get('input')!r}; loaded: {', '.join(models)}"
+    if loc == ("texts",) and err.get("type") == "too_short":
+        return "texts is empty: send at least one text"
+    if loc == ("texts",) and err.get("type") == "too_long":
+        return f"too many texts: {ctx.get('actual_length')} > {ctx.get('max_length')}"
+    if len(loc) == 2 and loc[0] == "texts" and err.get("type") == "string_unicode":
+        return f"texts.{loc[1]} is not valid Unicode (lone surrogate)"  # JSON allows one; no tokenizer does
+    if len(loc) == 2 and loc[0] == "texts" and err.get("type") == "string_too_long":
+        return f"texts.{loc[1]} is too long: {len(err.get('input', ''))} characters > {ctx.get('max_length')}"
+    return None
 
 
-def load_runtimes(summary: dict[str, Any], root: Path) -> dict[str, Runtime]:
-    """The teacher (PyTorch) and every onnx-int8 student, each loaded once (create_app warms them up)."""
-    labels = [str(x) for x in summary.get("labels") or []]
-    threads = summary.get("threads", 1)
-    runtimes: dict[str, Runtime] = {}
-    for i, variant in enumerate(summary["variants"]):
-        if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
-            raise TextslimError(f"summary: variant #{i} has no name")
-        name = variant["name"]
-        # Every path is checked, loaded or not: a summary pointing outside the repo is refused as a whole.
-        model_dir = _inside_root(root, variant.get("path"), f"variant {name!r} path")
-        model_file = variant.get("model_file")
-        if not isinstance(model_file, str) or len(PurePosixPath(model_file).parts) != 1 or model_file in ("..", "."):
-            raise TextslimError(f"summary: variant {name!r} model_file must be a plain file name, got {model_file!r}")
-        form = variant.get("form")
-        if (name, form) != TEACHER and form != SERVED_STUDENT_FORM:
-            continue
-        if name in runtimes:
-            raise TextslimError(f"summary: variant name {name!r} appears twice")
-        # Optional: the sequence length the pipeline evaluated with; without it, the model's own limit.
-        max_length = variant.get("max_length")
-        if max_length is not None and not (_is_int(max_length) and max_length >= 2):
-            raise TextslimError(f"summary: variant {name!r} max_length must be an integer >= 2, got {max_length!r}")
-        log.info("loading %s (%s) from %s", name, form, model_dir)
-        if form == SERVED_STUDENT_FORM:
-            runtime: Runtime = OnnxRuntime(name, model_dir, model_dir / model_file, form, threads, labels, max_length)
-        else:
-            runtime = TorchRuntime(name, model_dir, form, threads, labels, max_length)
-        runtimes[name] = runtime
-    if not runtimes:
-        raise TextslimError("summary: no teacher and no onnx-int8 variant to serve")
-    return runtimes
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message})
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
@@ -173,6 +124,7 @@ def create_app(
     batch_max_texts: int = 32,
     batch_wait_ms: float = 2.0,
     batch_bucket_texts: int | None = 8,
+    forms: Collection[str] = SERVED_FORMS,
 ) -> FastAPI:
     """Build the app: models from summary_path (paths relative to root, default cwd), request limits, batching.
 
@@ -188,7 +140,7 @@ def create_app(
         )
     root = Path(root) if root is not None else Path.cwd()
     summary = load_summary(Path(summary_path))
-    runtimes = load_runtimes(summary, root)
+    runtimes = load_models(summary, root, forms)
     by_name = {v["name"]: v for v in summary["variants"]}
     default_model = summary.get("best_student") if summary.get("best_student") in runtimes else None
 
@@ -230,11 +182,12 @@ def create_app(
             where = [x for x in bad_json.get("loc", ()) if isinstance(x, int)]
             at = f" at character {where[0]}" if where else ""
             return _error(400, f"malformed JSON body: {bad_json.get('ctx', {}).get('error', 'cannot parse')}{at}")
-        return _error(422, f"invalid request: {_describe(errors)}")
+        limit = next((message for err in errors if (message := _request_message(err, list(runtimes)))), None)
+        return _error(422, limit or f"invalid request: {_describe(errors)}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail), exc.headers)  # a 405 keeps its Allow header (RFC 9110)
 
     @app.exception_handler(Exception)
     async def crashed(_: Request, exc: Exception) -> JSONResponse:
@@ -268,8 +221,7 @@ def create_app(
             ],
         }
 
-    @app.post("/predict", responses={400: {"description": "Malformed JSON"}, 422: {"description": "Invalid request"}})
-    async def predict(body: PredictRequest) -> dict[str, Any]:
+    async def predict(body: Any) -> dict[str, Any]:
         """Classify texts with one model; long texts are truncated to the model's max length.
 
         Concurrent requests for the same model may share one model call (micro-batching): `batch` says how many texts
@@ -281,22 +233,8 @@ def create_app(
         if name is None:
             raise HTTPException(422, f"no model named and the summary names no loaded best student; loaded: "
                                      f"{', '.join(runtimes)}")
-        runtime = runtimes.get(name)
-        if runtime is None:
-            raise HTTPException(422, f"unknown model {name!r}; loaded: {', '.join(runtimes)}")
-        texts = body.texts
-        if not texts:
-            raise HTTPException(422, "texts is empty: send at least one text")
-        if len(texts) > max_texts:
-            raise HTTPException(422, f"too many texts: {len(texts)} > {max_texts}")
-        for i, text in enumerate(texts):
-            if len(text) > max_chars:
-                raise HTTPException(422, f"texts.{i} is too long: {len(text)} characters > {max_chars}")
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                # JSON allows lone surrogates ("\ud800"); the tokenizer cannot take them.
-                raise HTTPException(422, f"texts.{i} is not valid Unicode (lone surrogate)") from None
+        runtime = runtimes[name]  # one of them: the request model allows no other
+        texts = body.texts  # the request model checked them: 1..max_texts of them, each valid and short enough
         answer = await batchers[name].submit(texts)
         result = answer.result
         return {
@@ -318,6 +256,11 @@ def create_app(
             "tokenize_ms": result.tokenize_ms,
             "batch": {"texts": answer.batch_texts, "requests": answer.batch_requests, "wait_ms": answer.wait_ms},
         }
+
+    # The request model is built from this app's limits, so the annotation is set here, not written in the signature.
+    predict.__annotations__["body"] = predict_request(max_texts, max_chars, list(runtimes))
+    app.add_api_route("/predict", predict, methods=["POST"],
+                      responses={400: {"description": "Malformed JSON"}, 422: {"description": "Invalid request"}})
 
     def static_route(url: str, filename: str, media_type: str) -> None:
         def serve() -> FileResponse:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # the launcher imports this module to check its flags, before numpy and the runtimes load
-    from textslim.serve.runtimes import BatchResult
+    from textslim.serve.models import BatchResult
 
 MAX_WAIT_MS = 1000.0  # the longest gathering wait a server accepts: beyond it a typo, not a tuning choice
 
@@ -220,7 +220,7 @@ class MicroBatcher:
         """
         import numpy as np
 
-        from textslim.serve.runtimes import BatchResult
+        from textslim.serve.models import BatchResult
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         parts = [order[i:i + self.bucket_texts] for i in range(0, len(order), self.bucket_texts)]

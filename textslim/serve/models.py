@@ -1,0 +1,139 @@
+"""The served models: the teacher and every INT8 student of the last pipeline run, each opened by
+textslim.inference.load (the loader evaluate and compare use: one inference stack), with the labels and the sequence
+length the server answers with."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from textslim.errors import TextslimError
+from textslim.forms import FORMS, ONNX_INT8, TEACHER, Form
+
+log = logging.getLogger(__name__)
+SERVED_FORMS = {TEACHER.name, ONNX_INT8.name}  # the teacher (PyTorch) and the INT8 students
+_DEFAULT_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one batched call: class probabilities per text and the measured times."""
+
+    probs: np.ndarray  # shape (n_texts, n_labels), float64, rows sum to 1
+    n_tokens: list[int]  # tokens per text after truncation, special tokens included
+    truncated: list[bool]  # whether the text was cut at max_length
+    inference_ms: float  # the model call only: no tokenization, no HTTP
+    tokenize_ms: float
+
+
+class ServedModel:
+    """One model as the server runs it. Every call runs on the server's one inference thread (create_app)."""
+
+    def __init__(self, name: str, form: Form, folder: Path, threads: int, fallback_labels: list[str],
+                 max_length: int | None) -> None:
+        from textslim.inference import load  # torch, transformers and ONNX Runtime load with the first model
+
+        self.name, self.form, self.runtime = name, form.name, form.runtime
+        if form.runtime == "pytorch":
+            import torch
+
+            torch.set_num_threads(threads)  # process-wide, like the pipeline's benchmark: the students' cores
+        try:
+            # Requests take turns (one inference thread); idle ONNX Runtime threads must not spin and take the cores
+            # that the event loop, the tokenizer and the next request need on a small machine.
+            self.classifier = load(form, folder, None, threads, spinning=False)
+        except (OSError, ValueError, RuntimeError) as err:  # a missing or broken file, in whichever library
+            raise TextslimError(f"model {name!r}: cannot load {form.name} from {folder}: {err}") from err
+        own = self.classifier.max_length  # the model's own limit
+        # Serve at the sequence length the pipeline measured with, so the summary's figures describe what runs here.
+        self.max_length = self.classifier.max_length = min(max_length, own) if max_length else own
+        labels = self.classifier.labels
+        # An export that forgot id2label carries transformers' placeholders; the summary then knows the real names.
+        fallback = all(_DEFAULT_LABEL.match(label) for label in labels) and len(fallback_labels) == len(labels)
+        self.labels = list(fallback_labels) if fallback else labels
+
+    def predict(self, texts: list[str]) -> BatchResult:
+        """Classify a batch in one model call; texts longer than max_length are truncated, not rejected."""
+        result = self.classifier.classify(texts)
+        return BatchResult(result.probabilities(), result.n_tokens, result.truncated, result.inference_ms,
+                           result.tokenize_ms)
+
+    def warm_up(self) -> None:
+        """Run one tiny batch so the first client request does not pay for lazy allocations."""
+        self.predict(["warm up"])
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
+
+
+def _inside_root(root: Path, rel: Any, what: str) -> Path:
+    """root/rel, refusing anything in summary.json that would leave root (absolute paths, '..')."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise TextslimError(f"summary: {what} must be a non-empty relative path, got {rel!r}")
+    posix = PurePosixPath(rel.replace("\\", "/"))  # a Windows-style "..\\x" is just as much an escape
+    # Lexical check on purpose: summary.json is data and may not point out of the repo, while symlinks the
+    # repo itself holds (e.g. a DVC symlink cache) are the owner's choice.
+    if posix.is_absolute() or ".." in posix.parts or ":" in rel:
+        raise TextslimError(f"summary: {what} {rel!r} escapes the repository root")
+    return root.joinpath(*posix.parts)
+
+
+def load_summary(summary_path: Path) -> dict[str, Any]:
+    """Read and sanity-check metrics/summary.json."""
+    if not summary_path.is_file():
+        raise TextslimError(f"no pipeline results at {summary_path}: run `make repro` first")
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TextslimError(f"cannot read {summary_path}: {err}") from err
+    if not isinstance(summary, dict) or not isinstance(summary.get("variants"), list):
+        raise TextslimError(f"{summary_path}: expected an object with a 'variants' list")
+    threads = summary.get("threads", 1)
+    if not (_is_int(threads) and 1 <= threads <= 256):
+        raise TextslimError(f"{summary_path}: 'threads' must be an integer in 1..256, got {threads!r}")
+    return summary
+
+
+def load_models(summary: dict[str, Any], root: Path, forms: Collection[str] = SERVED_FORMS) -> dict[str, ServedModel]:
+    """Every variant of the given forms (by default the teacher in PyTorch and every onnx-int8 student), each loaded
+    once (create_app warms them up)."""
+    unservable = sorted(set(forms) - {name for name, form in FORMS.items() if form.runtime != "sklearn"})
+    if unservable:
+        raise TextslimError(f"cannot serve forms {unservable}: the server runs the transformer forms only")
+    labels = [str(x) for x in summary.get("labels") or []]
+    threads = summary.get("threads", 1)
+    runtimes: dict[str, ServedModel] = {}
+    for i, variant in enumerate(summary["variants"]):
+        if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
+            raise TextslimError(f"summary: variant #{i} has no name")
+        name = variant["name"]
+        # Every path is checked, loaded or not: a summary pointing outside the repo is refused as a whole.
+        model_dir = _inside_root(root, variant.get("path"), f"variant {name!r} path")
+        model_file = variant.get("model_file")
+        if not isinstance(model_file, str) or len(PurePosixPath(model_file).parts) != 1 or model_file in ("..", "."):
+            raise TextslimError(f"summary: variant {name!r} model_file must be a plain file name, got {model_file!r}")
+        form = variant.get("form")
+        if not isinstance(form, str) or form not in forms:
+            continue
+        if model_file != FORMS[form].file:
+            raise TextslimError(f"summary: variant {name!r} is {form}, whose file is {FORMS[form].file}, not "
+                                f"{model_file!r}")
+        if name in runtimes:
+            raise TextslimError(f"summary: variant name {name!r} appears twice")
+        # Optional: the sequence length the pipeline evaluated with; without it, the model's own limit.
+        max_length = variant.get("max_length")
+        if max_length is not None and not (_is_int(max_length) and max_length >= 2):
+            raise TextslimError(f"summary: variant {name!r} max_length must be an integer >= 2, got {max_length!r}")
+        log.info("loading %s (%s) from %s", name, form, model_dir)
+        runtimes[name] = ServedModel(name, FORMS[form], model_dir, threads, labels, max_length)
+    if not runtimes:
+        raise TextslimError(f"summary: no variant to serve (forms served: {', '.join(sorted(forms))})")
+    return runtimes
