@@ -19,10 +19,10 @@ import onnx
 
 from textslim.data import read_prepared
 from textslim.errors import TextslimError
-from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record, write_model_files
 from textslim.onnx_export import optimize_graph, parity
 from textslim.params import ExportParams, load_params
-from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
+from textslim.quantize import quantize_dynamic, resolve_preset
 from textslim.study import markdown, measure, variant
 
 
@@ -53,7 +53,7 @@ def measure_case(label: str, model: Path, onnx_dir: Path, params, splits, labels
                 notes.append(f"- `{level}` ({done}): **parity failed**, not measured: {err}.")
                 continue
             quantize_dynamic(fp32_dir, int8_dir, preset, per_channel=params.quantize.per_channel)
-            copy_model_files(fp32_dir, int8_dir)
+            write_model_files(fp32_dir, int8_dir)
             variants[f"{level} fp32"] = variant(ONNX_FP32, fp32_dir, max_length)
             variants[f"{level} int8"] = variant(ONNX_INT8, int8_dir, max_length)
             notes.append(f"- `{level}` ({done}): max |ONNX − PyTorch| {check['max_abs_diff']:.1e} on {len(texts)} "

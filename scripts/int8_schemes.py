@@ -28,9 +28,8 @@ from textslim.bench import benchmark
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, predict
-from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record, write_model_files
 from textslim.quantize import (
-    copy_model_files,
     operand_types,
     operands_label,
     quantization_config,
@@ -71,12 +70,12 @@ def main() -> None:
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
             quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
-            copy_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
+            write_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
             variants[name] = variant(ONNX_INT8, out, max_length)
         calibration = splits["train"]["text"].sample(CALIBRATION_TEXTS, random_state=0).tolist()
         quantize_static(args.onnx, Path(tmp) / "static", preset, per_channel=True, texts=calibration,
                         max_length=max_length)
-        copy_model_files(args.onnx, Path(tmp) / "static")
+        write_model_files(args.onnx, Path(tmp) / "static")
         variants["static (per-channel)"] = variant(ONNX_INT8, Path(tmp) / "static", max_length)
         frame = measure(variants, test, labels, args.latency_texts)
         alone = {}
@@ -122,7 +121,7 @@ def compare_presets(args: argparse.Namespace) -> None:
             for preset, reduce_range in specs:
                 out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}"
                 quantize_dynamic(onnx_dir, out, preset, per_channel=True, reduce_range=reduce_range)
-                copy_model_files(onnx_dir, out)
+                write_model_files(onnx_dir, out)
                 types = operands_label(operand_types(quantization_config(preset, reduce_range=reduce_range)))
                 variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = variant(ONNX_INT8,
                     out, max_length)

@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--out", default="models/baseline")
-    parser.add_argument("--metrics-out", default="metrics/baseline.json")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics-out", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

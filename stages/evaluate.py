@@ -12,20 +12,19 @@ from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
-from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, read_student_record
+from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, SIDE_REPORTS, read_student_record
 from textslim.inference import load, load_torch_model
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
-SIDE_REPORTS = ("sparsity", "parity", "quantize")  # what prune, export and quantize wrote beside the model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--student", required=True)
-    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--data", required=True)
     parser.add_argument("--distilled", help="the distilled PyTorch model (left out for the teacher)")
     parser.add_argument("--pruned", help="the pruned PyTorch model (left out for the teacher)")
     parser.add_argument("--source", required=True, help="the PyTorch model the ONNX forms were exported from")
@@ -63,8 +62,10 @@ def main() -> None:
                  scores["macro_f1"], results[form.name]["size_bytes"] / 1e6,
                  f"; at batch 1 accuracy {scores['accuracy_batch1']:.4f}, {scores['flips_vs_batched']} predictions "
                  f"differ from batch {batch_size}" if "flips_vs_batched" in scores else "")
-    reports = {path.stem: json.loads(path.read_text()) for path in sorted(Path(args.quantized).glob("*.json"))
-               if path.stem in SIDE_REPORTS}
+    # Each side report from the folder of the stage that wrote it (the teacher was never pruned: no sparsity).
+    folders = {"sparsity": args.pruned, "parity": args.onnx, "quantize": args.quantized}
+    reports = {name: json.loads((Path(folder) / SIDE_REPORTS[name]).read_text()) for name, folder in folders.items()
+               if folder and (Path(folder) / SIDE_REPORTS[name]).is_file()}
     with atomic_file(args.predictions_out) as tmp:
         pd.DataFrame(per_text).to_csv(tmp, index=False)
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "evaluated_on": describe_cpu(),

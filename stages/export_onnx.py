@@ -2,13 +2,11 @@
 
 import argparse
 import logging
-import shutil
-from pathlib import Path
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.forms import STUDENT_FILE, read_student_record
+from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
 from textslim.onnx_export import export_to_onnx, optimize_graph, parity
 from textslim.params import load_params
 
@@ -19,7 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -32,10 +30,8 @@ def main() -> None:
         optimization = optimize_graph(tmp, params.export_onnx.optimization)
         report = {**parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance),
                   "optimization": optimization}
-        for name in ("sparsity.json", STUDENT_FILE):  # the teacher was never pruned: no sparsity.json
-            if (Path(args.model) / name).is_file():
-                shutil.copy(Path(args.model) / name, tmp / name)
-        write_json(tmp / "parity.json", report)
+        write_student_record(tmp, read_student_record(args.model))
+        write_json(tmp / SIDE_REPORTS["parity"], report)
     log.info("exported %s: max |ONNX - PyTorch| = %.2e on %d test texts", args.model, report["max_abs_diff"],
              report["texts"])
 

@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/prepared")
-    parser.add_argument("--report-out", default="metrics/data.json")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report-out", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

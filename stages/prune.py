@@ -2,7 +2,6 @@
 
 import argparse
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from textslim.cli import run_stage
 from textslim.compress.student import compress_student
 from textslim.data import read_prepared
 from textslim.distill import LossWeights
-from textslim.forms import STUDENT_FILE, read_student_record
+from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
 from textslim.inference import load_torch_model
 from textslim.params import load_params
 
@@ -24,8 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--teacher-logits", default="data/teacher_logits")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--teacher-logits", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -42,8 +41,8 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        shutil.copy(Path(args.model) / STUDENT_FILE, tmp / STUDENT_FILE)
-        write_json(tmp / "sparsity.json", report)
+        write_student_record(tmp, read_student_record(args.model))
+        write_json(tmp / SIDE_REPORTS["sparsity"], report)
     log.info("pruned %s (%s): %d -> %d parameters, encoder Linear sparsity %.4f", args.model, report["method"],
              report["params_before"], report["params"],
              report["linear_sparsity"])

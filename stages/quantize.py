@@ -9,10 +9,9 @@ from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.forms import read_student_record
+from textslim.forms import SIDE_REPORTS, read_student_record, write_model_files
 from textslim.params import load_params
 from textslim.quantize import (
-    copy_model_files,
     operand_types,
     quantization_config,
     quantize_dynamic,
@@ -27,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--model", required=True, help="directory holding model.onnx")
-    parser.add_argument("--data", default="data/prepared", help="prepared splits (static mode's calibration texts)")
+    parser.add_argument("--data", required=True, help="prepared splits (static mode's calibration texts)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -44,10 +43,10 @@ def main() -> None:
                                    max_length=max_length)
         else:
             path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
-        copy_model_files(args.model, tmp)
+        write_model_files(args.model, tmp)
         # the operand types as the quantizer writes them, and the CPU they were quantized on (the pipeline scores
         # them there too; evaluate records its own CPU in the metrics)
-        write_json(tmp / "quantize.json", {"preset": preset, "requested": params.preset, "mode": params.mode,
+        write_json(tmp / SIDE_REPORTS["quantize"], {"preset": preset, "requested": params.preset, "mode": params.mode,
                                            **operand_types(quantization_config(preset)), "scales": scales,
                                            "cpu": describe_cpu()})
     size = (Path(args.out) / path.name).stat().st_size

@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--summary", default="metrics/summary.json")
-    parser.add_argument("--metrics-dir", default="metrics")
-    parser.add_argument("--out", default="reports/summary.md")
+    parser.add_argument("--summary", required=True)
+    parser.add_argument("--metrics-dir", required=True)
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)

@@ -41,7 +41,8 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
     (tmp_path / "bad.csv").write_bytes(b"text,label\n\xff\xfe broken,a\n")
     (tmp_path / "onecls.csv").write_text("text,label\nhello,a\nworld,a\n")
     (tmp_path / "good.csv").write_bytes(tiny_csv.read_bytes())
-    done = _stage("prepare_data", "--params", str(_params(tmp_path, data=data)), "--out", "out", cwd=tmp_path)
+    done = _stage("prepare_data", "--params", str(_params(tmp_path, data=data)), "--out", "out", "--report-out",
+                  "data.json", cwd=tmp_path)
     _assert_one_line_error(done, *fragments)
     assert not (tmp_path / "out").exists()
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
@@ -56,14 +57,16 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
 ])
 def test_prune_rejects_bad_params(tmp_path, tiny_teacher, prune, fragment):
     done = _stage("prune", "--params", str(_params(tmp_path, prune=prune)), "--model", str(tiny_teacher),
-                  "--out", "pruned", cwd=tmp_path)
+                  "--data", "data", "--teacher-logits", "logits", "--out", "pruned", cwd=tmp_path)
     _assert_one_line_error(done, fragment)
     assert not (tmp_path / "pruned").exists()
 
 
 def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
     """prepare_data on the tiny CSV, and zero teacher logits for its train and validation splits."""
-    assert _stage("prepare_data", "--params", str(params), "--out", "data", cwd=tmp_path).returncode == 0
+    prepared = _stage("prepare_data", "--params", str(params), "--out", "data", "--report-out", "data.json",
+                      cwd=tmp_path)
+    assert prepared.returncode == 0, prepared.stderr
     import numpy as np
     import pandas as pd
 
@@ -96,12 +99,12 @@ def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teach
     logits = _prepared_with_logits(tmp_path, params)
     done = _stage("distill_student", "--params", str(params), "--strategy", "first", "--data", "data",
                   "--teacher", str(tiny_teacher), "--teacher-logits", str(logits), "--out", "student",
-                  "--live-dir", "live", cwd=tmp_path)
+                  "--augmented", "augmented", "--live-dir", "live", cwd=tmp_path)
     _assert_one_line_error(done, "first.num_layers = 4", "4-layer teacher")
     assert not (tmp_path / "student").exists()
 
 
 def test_unknown_quantize_preset_is_rejected(tmp_path):
     done = _stage("quantize", "--params", str(_params(tmp_path, quantize={"preset": "avx9"})), "--model", "m",
-                  "--out", "q", cwd=tmp_path)
+                  "--data", "data", "--out", "q", cwd=tmp_path)
     _assert_one_line_error(done, "quantize.preset = 'avx9'")

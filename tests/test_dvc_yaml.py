@@ -1,6 +1,7 @@
 """dvc.yaml declares what each stage depends on; a dependency missing here would leave stale results after a change,
 and one too many reruns (retrains) a stage for nothing."""
 
+import ast
 import dataclasses
 import json
 import subprocess
@@ -107,3 +108,15 @@ def test_params_yaml_spells_out_every_key():
     for name in params.distill.students:  # each student's own section, from its recipe's dataclass
         keys = {f.name for f in dataclasses.fields(recipe_section(params, name))}
         assert keys == set(raw[name]), name
+
+
+def test_no_stage_script_gives_a_path_argument_a_default():
+    """dvc.yaml is the one place where paths are written: every stage argument but --params is required there."""
+    defaults = []
+    for script in sorted((REPO / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+                option = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+                if option != "--params" and any(k.arg == "default" for k in node.keywords):
+                    defaults.append(f"{script.name} {option}")
+    assert not defaults, f"stage arguments with a default (dvc.yaml should pass them): {defaults}"

@@ -5,9 +5,10 @@ import pytest
 
 from tests.tiny import sentences
 from textslim.errors import TextslimError
+from textslim.forms import write_model_files
 from textslim.inference import OnnxClassifier, TorchClassifier
 from textslim.onnx_export import export_to_onnx, parity
-from textslim.quantize import copy_model_files, detect_preset, operand_types, quantization_config, quantize_dynamic
+from textslim.quantize import detect_preset, operand_types, quantization_config, quantize_dynamic
 
 TEXTS = sentences(120, seed=3)["text"].tolist()
 
@@ -19,7 +20,7 @@ def exported(tiny_teacher, tmp_path_factory):
     export_to_onnx(tiny_teacher, onnx_dir)
     int8_dir = tmp_path_factory.mktemp("int8")
     quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=True)
-    copy_model_files(onnx_dir, int8_dir)
+    write_model_files(onnx_dir, int8_dir)
     return onnx_dir, int8_dir
 
 
@@ -83,7 +84,7 @@ def test_graph_optimization_keeps_parity_and_quantizes(tiny_teacher, tmp_path, l
         assert "SkipLayerNormalization" in after and "SkipLayerNormalization" not in before
     assert parity(tiny_teacher, tmp_path / "onnx", TEXTS[:16], 64, 1e-4)["max_abs_diff"] <= 1e-4
     quantize_dynamic(tmp_path / "onnx", tmp_path / "int8", "avx2", per_channel=True)
-    copy_model_files(tmp_path / "onnx", tmp_path / "int8")
+    write_model_files(tmp_path / "onnx", tmp_path / "int8")
     fp32 = OnnxClassifier(tmp_path / "onnx", "model.onnx", 32).logits(TEXTS)
     int8 = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32).logits(TEXTS)
     margin = np.abs(fp32[:, 0] - fp32[:, 1])
@@ -111,7 +112,7 @@ def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_
 
     onnx_dir, _ = exported
     quantize_static(onnx_dir, tmp_path / "static", "avx2", per_channel=True, texts=TEXTS[:32], max_length=32)
-    copy_model_files(onnx_dir, tmp_path / "static")
+    write_model_files(onnx_dir, tmp_path / "static")
     static = OnnxClassifier(tmp_path / "static", "model_quantized.onnx", 32)
     alone = np.concatenate([static.logits([text]) for text in TEXTS[:24]])
     together = static.logits(TEXTS[:24])

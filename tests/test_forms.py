@@ -21,11 +21,12 @@ from textslim.forms import (
     TEACHER,
     form_named,
     read_student_record,
+    write_model_files,
     write_student_record,
 )
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier, load
 from textslim.onnx_export import export_to_onnx
-from textslim.quantize import copy_model_files, quantize_dynamic
+from textslim.quantize import quantize_dynamic
 
 TEXTS = sentences(12, seed=4)["text"].tolist()
 
@@ -36,7 +37,7 @@ def folders(tiny_teacher, tmp_path_factory) -> dict:
     onnx_dir, int8_dir, sklearn_dir = (tmp_path_factory.mktemp(name) for name in ("onnx", "int8", "sklearn"))
     export_to_onnx(tiny_teacher, onnx_dir)
     quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=True)
-    copy_model_files(onnx_dir, int8_dir)
+    write_model_files(onnx_dir, int8_dir)
     frame = sentences(40, seed=5)
     joblib.dump(make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(frame["text"], frame["label"]),
                 sklearn_dir / SKLEARN.file)

@@ -91,6 +91,12 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert len(lock["stages"]) == 9 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
+    # Each side report lives only in the folder of the stage that wrote it: nothing relays it to the next folder.
+    writers = {"sparsity.json": "models/pruned", "parity.json": "models/onnx", "quantize.json": "models/quantized"}
+    for report, folder in writers.items():
+        found = sorted(str(p.parent.relative_to(pipeline_repo)) for p in (pipeline_repo / "models").rglob(report))
+        owners = [f"{folder}/{s}" for s in STUDENTS] + ([] if report == "sparsity.json" else [f"{folder}/teacher"])
+        assert found == sorted(owners), report
     for name in ("accuracy_vs_latency.png", "size.png", "training_curves.png", "confusion_best.png"):
         assert (pipeline_repo / "plots" / name).stat().st_size > 1000
     summary = yaml.safe_load((pipeline_repo / "metrics" / "summary.json").read_text())

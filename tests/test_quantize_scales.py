@@ -43,8 +43,8 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"] = {"preset": preset, "per_channel": per_channel}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx", "--out",
-                            tmp_path / "int8")
+    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx",
+                            "--data", tmp_path / "unused", "--out", tmp_path / "int8")  # dynamic: no calibration
     assert done.returncode == 0, done.stderr
 
     quantized = tmp_path / "int8" / "model_quantized.onnx"
@@ -87,6 +87,6 @@ def test_an_unknown_quantize_mode_is_named(tmp_path, tiny_teacher):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["quantize"]["mode"] = "magic"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tiny_teacher, "--out",
-                            tmp_path / "int8")
+    done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tiny_teacher, "--data",
+                            tmp_path / "unused", "--out", tmp_path / "int8")
     assert done.returncode == 2 and "quantize.mode" in done.stderr and not (tmp_path / "int8").exists()

@@ -11,9 +11,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from tests.tiny import FILLER, NEGATIVE, POSITIVE, sentences, tiny_config, write_vocab
 from textslim.compress.structured import StructuredScores, encoder_layers, importance_scores, prune_structured
 from textslim.errors import TextslimError
+from textslim.forms import write_model_files
 from textslim.inference import OnnxClassifier
 from textslim.onnx_export import export_to_onnx, parity
-from textslim.quantize import copy_model_files, quantize_dynamic
+from textslim.quantize import quantize_dynamic
 
 ARCHS = ["bert", "mpnet"]
 DATA = sentences(48, seed=5)
@@ -175,7 +176,7 @@ def test_uneven_heads_reload_export_and_quantize(model_dir, tmp_path):
     assert parity(pruned_dir, onnx_dir, TEXTS, max_length=32, tolerance=1e-4)["argmax_agreement"] == 1.0
     parity(pruned_dir, onnx_dir, ["bad", "the movie was good but the plot was dull"], max_length=32, tolerance=1e-4)
     quantize_dynamic(onnx_dir, int8_dir, "avx2", per_channel=False)
-    copy_model_files(onnx_dir, int8_dir)
+    write_model_files(onnx_dir, int8_dir)
     fp32 = OnnxClassifier(onnx_dir, "model.onnx", 32).logits(TEXTS)
     int8 = OnnxClassifier(int8_dir, "model_quantized.onnx", 32).logits(TEXTS)
     margin = np.abs(fp32[:, 0] - fp32[:, 1])

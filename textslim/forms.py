@@ -6,6 +6,7 @@ runtime that runs it; textslim.inference.load(form, folder, ...) opens any of th
 """
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from textslim.atomic import write_json
 from textslim.errors import TextslimError
 
 STUDENT_FILE = "textslim_student.json"
+# The side reports, each written by one stage into its own output folder and read from there (never copied on):
+# prune's sparsity, export_onnx's parity with PyTorch, quantize's settings and the CPU it ran on.
+SIDE_REPORTS = {"sparsity": "sparsity.json", "parity": "parity.json", "quantize": "quantize.json"}
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,16 @@ def write_student_record(folder: str | Path, record: dict) -> None:
     if "max_length" not in record:
         raise ValueError(f"a student record needs max_length: {sorted(record)}")
     write_json(Path(folder) / STUDENT_FILE, record)
+
+
+def write_model_files(folder: str | Path, source: str | Path) -> None:
+    """What a model folder carries besides its weights, written from the folder it was made from: the tokenizer,
+    config.json and the student record (where the source has one: a model from the hub has none). No side report:
+    each stays where its stage wrote it."""
+    from transformers import AutoTokenizer
+
+    folder, source = Path(folder), Path(source)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    shutil.copyfile(source / "config.json", folder / "config.json")
+    if (source / STUDENT_FILE).is_file():
+        write_student_record(folder, read_student_record(source))

@@ -2,7 +2,6 @@
 computed per call) or static (activation ranges calibrated once on training texts)."""
 
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -102,12 +101,3 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
                                onnx_augmented_model_name=Path(tmp) / "augmented.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config, calibration_tensors_range=ranges)
     return out_dir / "model_quantized.onnx"
-
-
-def copy_model_files(onnx_dir: str | Path, out_dir: str | Path) -> None:
-    """Copy the exported model's side files (tokenizer, word vocabulary, config, earlier stages' reports) next to the
-    quantized graph, so that the INT8 directory loads on its own like the fp32 one."""
-    out_dir = Path(out_dir)
-    for path in Path(onnx_dir).iterdir():
-        if path.suffix in (".json", ".txt") and not (out_dir / path.name).exists():
-            shutil.copy(path, out_dir / path.name)

@@ -2,7 +2,6 @@
 export to ONNX, quantize. For studies that try many settings on one student (scripts/prune_frontier.py,
 scripts/ablation.py); the pipeline's own stages do the same steps one stage at a time."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,13 +9,14 @@ import numpy as np
 import pandas as pd
 from transformers import AutoTokenizer, set_seed
 
+from textslim.atomic import write_json
 from textslim.compress.student import compress_student
 from textslim.distill import LossWeights
-from textslim.forms import STUDENT_FILE, read_student_record
+from textslim.forms import SIDE_REPORTS, read_student_record, write_model_files, write_student_record
 from textslim.inference import load_torch_model
 from textslim.onnx_export import export_to_onnx
 from textslim.params import Params, PruneParams
-from textslim.quantize import copy_model_files, quantize_dynamic, resolve_preset
+from textslim.quantize import quantize_dynamic, resolve_preset
 
 
 @dataclass
@@ -31,9 +31,9 @@ def export_and_quantize(model_dir: Path, out: Path, params: Params) -> tuple[Pat
     """model_dir -> out/onnx (fp32) and out/int8, as the export_onnx and quantize stages make them."""
     onnx, int8 = out / "onnx", out / "int8"
     export_to_onnx(model_dir, onnx)
-    (onnx / STUDENT_FILE).write_bytes((model_dir / STUDENT_FILE).read_bytes())
+    write_student_record(onnx, read_student_record(model_dir))
     quantize_dynamic(onnx, int8, resolve_preset(params.quantize.preset), per_channel=params.quantize.per_channel)
-    copy_model_files(onnx, int8)
+    write_model_files(onnx, int8)
     return onnx, int8
 
 
@@ -48,7 +48,7 @@ def deploy(student: Path, out: Path, prune: PruneParams, params: Params, splits:
     pruned = out / "pruned"
     model.save_pretrained(pruned)
     tokenizer.save_pretrained(pruned)
-    (pruned / STUDENT_FILE).write_bytes((student / STUDENT_FILE).read_bytes())
-    (pruned / "sparsity.json").write_text(json.dumps(report))
+    write_student_record(pruned, read_student_record(student))
+    write_json(pruned / SIDE_REPORTS["sparsity"], report)
     onnx, int8 = export_and_quantize(pruned, out, params)
     return Deployed(pruned, onnx, int8, report)
