@@ -12,7 +12,7 @@ from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import predict
-from textslim.forms import ONNX_INT8, form_named
+from textslim.forms import ONNX_INT8, form_named, model_folder
 from textslim.inference import load
 from textslim.params import load_params
 from textslim.plots import (
@@ -43,22 +43,23 @@ HEADLINE = ("accuracy", "macro_f1", "delta_accuracy_ci95_low", "delta_accuracy_c
             "size_ratio_vs_teacher_int8")
 
 
-def _load(row: dict, thread_counts: list[int]) -> dict:
+def _load(row: dict, models: Path, thread_counts: list[int]) -> dict:
     """The variant's classifier for each thread count: one ONNX Runtime session per count (ORT fixes them per
     session); PyTorch and scikit-learn share one object (torch's threads are set before each timed block)."""
     form = form_named(row["form"])
+    folder = model_folder(models, form, row["student"])
     if form.runtime == "onnxruntime":
-        return {n: load(form, row["path"], row["max_length"], n) for n in thread_counts}
-    return dict.fromkeys(thread_counts, load(form, row["path"], row["max_length"]))
+        return {n: load(form, folder, row["max_length"], n) for n in thread_counts}
+    return dict.fromkeys(thread_counts, load(form, folder, row["max_length"]))
 
 
-def _with_roofline(rows: list[dict], classifiers: dict, texts: list[str], peaks: Peaks, batch: int,
+def _with_roofline(rows: list[dict], models: Path, classifiers: dict, texts: list[str], peaks: Peaks, batch: int,
                    latency_texts: list[str]) -> list[dict]:
     """Each model variant's FLOPs, floors and ratios (at the test split's median length with its own tokenizer),
     and its tokenizer's batch-1 time. The TF-IDF baseline is sparse arithmetic: no GEMM floor applies."""
     out, works = [], {}
     for row in rows:
-        source = torch_source(row, rows)
+        source = torch_source(row, models)
         if source is None:
             out.append(row)
             continue
@@ -76,8 +77,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--data", required=True)
     parser.add_argument("--metrics-dir", required=True)
-    parser.add_argument("--teacher", required=True)
-    parser.add_argument("--baseline", required=True)
+    parser.add_argument("--models", required=True, type=Path, help="the models root: every form's folder is found "
+                        "under it as dvc.yaml lays them out (textslim.forms.model_folder)")
     parser.add_argument("--predictions-dir", required=True, type=Path)
     parser.add_argument("--summary-out", required=True)
     parser.add_argument("--plots-dir", required=True)
@@ -90,14 +91,13 @@ def main() -> None:
     baseline = read_json(metrics_dir / "baseline.json")
     students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
     teacher_deployed = read_json(metrics_dir / "teacher-deployed.json")
-    rows = variant_rows(teacher, baseline, students, args.teacher, args.baseline, params.teacher.max_length,
-                        teacher_deployed)
+    rows = variant_rows(teacher, baseline, students, params.teacher.max_length, teacher_deployed)
 
     threads = cfg.main_threads()
     thread_counts = sorted({threads, *cfg.latency_threads})
     splits, labels = read_prepared(args.data)
     texts = splits["test"]["text"].tolist()
-    classifiers = {r["name"]: _load(r, thread_counts) for r in rows}
+    classifiers = {r["name"]: _load(r, args.models, thread_counts) for r in rows}
     # The reference for every paired interval: the PyTorch teacher scored as the evaluate stages score the rest
     reference = predict(classifiers["teacher"][threads], texts, params.evaluate.batch_size)
     truth = splits["test"]["label"].to_numpy()
@@ -119,7 +119,8 @@ def main() -> None:
     timings = benchmark(classifiers, latency_texts, cfg.warmup, texts[:512], batch_sizes, cfg.throughput_rounds,
                         threads)
     torch.set_num_threads(threads)
-    rows = _with_roofline(with_timings(rows, timings), classifiers, texts, peaks, batch_sizes[-1], latency_texts)
+    rows = _with_roofline(with_timings(rows, timings), args.models, classifiers, texts, peaks, batch_sizes[-1],
+                          latency_texts)
     best = best_student(rows)
     breakdown = None
     if best is not None:  # batch 1 (latency) and the largest batch (throughput)

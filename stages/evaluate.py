@@ -54,8 +54,7 @@ def main() -> None:
         if form == ONNX_INT8:  # its latency is quoted at batch 1: its accuracy is, too
             scores |= at_batch_one(classifier, splits["test"], labels, predictions)
         torch_model = getattr(classifier, "model", None)  # None for the ONNX forms
-        results[form.name] = {**scores, "path": str(model_dir), "model_file": form.file,
-                              "size_bytes": deployed_bytes(model_dir, form.file),
+        results[form.name] = {**scores, "size_bytes": deployed_bytes(model_dir, form.file),
                               "params": count_parameters(torch_model)["params"] if torch_model is not None
                               else shipped_params}
         log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB%s", args.student, form.name, scores["accuracy"],

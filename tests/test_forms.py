@@ -2,6 +2,7 @@
 token counts and truncation are reported, and the student record is written and read in one place."""
 
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -9,17 +10,22 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from transformers import AutoTokenizer
 
 from tests.tiny import sentences
 from textslim.errors import TextslimError
 from textslim.forms import (
+    DISTILLED,
     FORMS,
     ONNX_FP32,
     ONNX_INT8,
+    PRUNED,
+    SIDE_REPORTS,
     SKLEARN,
     STUDENT_FILE,
     TEACHER,
     form_named,
+    model_folder,
     read_student_record,
     write_model_files,
     write_student_record,
@@ -27,6 +33,7 @@ from textslim.forms import (
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier, load
 from textslim.onnx_export import export_to_onnx
 from textslim.quantize import quantize_dynamic
+from textslim.roofline import torch_source
 
 TEXTS = sentences(12, seed=4)["text"].tolist()
 
@@ -88,3 +95,46 @@ def test_the_student_record_is_written_and_read_in_one_place(tmp_path):
         write_student_record(tmp_path, {"strategy": "spread"})
     with pytest.raises(TextslimError, match=f"no {STUDENT_FILE}"):
         read_student_record(tmp_path / "elsewhere")
+
+
+def test_every_form_has_one_folder_under_the_models_root_as_dvc_yaml_lays_them_out(tmp_path):
+    from tests.test_dvc_yaml import DVC_YAML
+
+    folders = {model_folder("models", form, student) for form in FORMS.values() for student in (None, "spread")}
+    assert {str(f) for f in folders} == {
+        "models/teacher", "models/baseline", "models/students/teacher", "models/students/spread",
+        "models/pruned/teacher", "models/pruned/spread", "models/onnx/teacher", "models/onnx/spread",
+        "models/quantized/teacher", "models/quantized/spread"}
+    stages = [stage.get("do", stage) for stage in DVC_YAML["stages"].values()]
+    outs = {next(iter(out)) if isinstance(out, dict) else out for stage in stages for out in stage.get("outs", [])}
+    for form in (DISTILLED, PRUNED, ONNX_FP32, ONNX_INT8):  # where the stages write, ${item} the student
+        assert f"models/{form.folder}/${{item}}" in outs
+    assert {"models/teacher", "models/baseline", "models/onnx/teacher", "models/quantized/teacher"} <= outs
+    for name in ("../x", "a/b", "..", "", "x/"):
+        with pytest.raises(TextslimError, match="is not a plain name"):
+            model_folder(tmp_path, ONNX_INT8, name)
+
+
+def test_the_roofline_counts_the_pytorch_model_each_variant_runs():
+    assert torch_source({"runtime": "pytorch", "form": "pytorch-fp32", "student": None}, "m") == Path("m/teacher")
+    assert torch_source({"runtime": "onnxruntime", "form": "onnx-int8", "student": "s"}, "m") == Path("m/pruned/s")
+    assert torch_source({"runtime": "onnxruntime", "form": "onnx-int8", "student": None}, "m") == Path("m/teacher")
+    assert torch_source({"runtime": "sklearn", "form": "sklearn", "student": None}, "m") is None
+
+
+def test_model_files_go_from_the_source_into_the_new_folder_and_side_reports_stay(folders, tmp_path):
+    import shutil
+
+    source = shutil.copytree(folders[ONNX_FP32], tmp_path / "onnx")
+    write_student_record(source, {"strategy": "spread", "max_length": 16})
+    (source / SIDE_REPORTS["parity"]).write_text("{}")
+    before = sorted(p.name for p in source.iterdir())
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    write_model_files(source, folder)
+    assert sorted(p.name for p in source.iterdir()) == before  # the source is read, never written
+    assert read_student_record(folder) == {"strategy": "spread", "max_length": 16}
+    assert (folder / "config.json").read_bytes() == (source / "config.json").read_bytes()
+    assert not (folder / SIDE_REPORTS["parity"]).exists()
+    assert load(ONNX_FP32, source, 16).tokenizer(TEXTS)["input_ids"] == AutoTokenizer.from_pretrained(folder)(
+        TEXTS)["input_ids"]

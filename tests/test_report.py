@@ -8,9 +8,8 @@ from textslim.bench import Timing, benchmark
 from textslim.report import best_student, markdown_table, variant_rows, with_timings
 
 
-def _metrics(accuracy, size, params=1000, path="models/x", model_file="model.onnx"):
-    return {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "size_bytes": size, "params": params, "path": path,
-            "model_file": model_file}
+def _metrics(accuracy, size, params=1000):
+    return {"accuracy": accuracy, "macro_f1": accuracy - 0.01, "size_bytes": size, "params": params}
 
 
 def _rows():
@@ -18,11 +17,9 @@ def _rows():
     baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}
     recipe = {"max_length": 64}
     students = {"s": {"recipe": recipe,
-                      "forms": {"onnx-fp32": _metrics(0.84, 40e6, path="models/onnx/s"),
-                                "onnx-int8": _metrics(0.835, 10e6, path="models/quantized/s",
-                                                      model_file="model_quantized.onnx")}},
+                      "forms": {"onnx-fp32": _metrics(0.84, 40e6), "onnx-int8": _metrics(0.835, 10e6)}},
                 "w": {"recipe": recipe, "forms": {"onnx-int8": _metrics(0.70, 10e6)}}}
-    rows = variant_rows(teacher, baseline, students, "models/teacher", "models/baseline", 64)
+    rows = variant_rows(teacher, baseline, students, 64)
     timings = {"teacher": Timing(20.0, 25.0, 100.0), "s-fp32": Timing(10.0, 12.0, 200.0),
                "s-int8": Timing(4.0, 5.0, 500.0), "w-int8": Timing(2.0, 3.0, 900.0),
                "tfidf-logreg": Timing(0.5, 0.6, 9000.0)}
@@ -34,8 +31,10 @@ def test_ratios_are_against_the_teacher():
     assert rows["s-int8"]["speedup_vs_teacher"] == pytest.approx(5.0)
     assert rows["s-int8"]["size_ratio_vs_teacher"] == pytest.approx(8.0)
     assert rows["s-int8"]["delta_accuracy_vs_teacher"] == pytest.approx(-0.015)
-    assert rows["s-int8"]["path"] == "models/quantized/s" and rows["s-int8"]["model_file"] == "model_quantized.onnx"
-    assert rows["teacher"]["path"] == "models/teacher" and rows["s-fp32"]["model_file"] == "model.onnx"
+    assert (rows["s-int8"]["form"], rows["s-int8"]["runtime"], rows["s-int8"]["student"]) == ("onnx-int8",
+                                                                                               "onnxruntime", "s")
+    assert (rows["teacher"]["form"], rows["teacher"]["student"]) == ("pytorch-fp32", None)
+    assert not any("path" in row for row in rows.values())  # where a model lives comes from dvc.yaml, not metrics
 
 
 def test_best_student_is_the_most_accurate_int8():
@@ -129,10 +128,9 @@ def test_header_calls_only_layer_subsets_k_layer_students():
 def _rows_with_teacher_int8():
     teacher = {"params": 4000, "size_bytes": 80e6, "test": _metrics(0.85, 0)}
     baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}
-    deployed = {"forms": {"onnx-int8": _metrics(0.849, 20e6, path="models/quantized/teacher",
-                                                model_file="model_quantized.onnx")}}
+    deployed = {"forms": {"onnx-int8": _metrics(0.849, 20e6)}}
     students = {"s": {"recipe": {"max_length": 64}, "forms": {"onnx-int8": _metrics(0.84, 8e6)}}}
-    rows = variant_rows(teacher, baseline, students, "models/teacher", "models/baseline", 64, deployed)
+    rows = variant_rows(teacher, baseline, students, 64, deployed)
     timings = {"teacher": Timing(20.0, 25.0, 100.0), "teacher-int8": Timing(6.0, 7.0, 300.0),
                "s-int8": Timing(2.0, 3.0, 900.0), "tfidf-logreg": Timing(0.5, 0.6, 9000.0)}
     return with_timings(rows, timings)

@@ -6,6 +6,7 @@ runtime that runs it; textslim.inference.load(form, folder, ...) opens any of th
 """
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from textslim.atomic import write_json
 from textslim.errors import TextslimError
 
 STUDENT_FILE = "textslim_student.json"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # The side reports, each written by one stage into its own output folder and read from there (never copied on):
 # prune's sparsity, export_onnx's parity with PyTorch, quantize's settings and the CPU it ran on.
 SIDE_REPORTS = {"sparsity": "sparsity.json", "parity": "parity.json", "quantize": "quantize.json"}
@@ -25,14 +27,16 @@ class Form:
     file: str  # the model file in its folder (ONNX external data, if any, beside it as FILE_data)
     runtime: str  # "pytorch", "onnxruntime" or "sklearn"
     short: str  # in variant names: spread-int8, teacher-fp32, ...
+    folder: str  # under the models root (dvc.yaml's outs): its own folder, or one per student (and the teacher)
+    per_model: bool = True  # False: `folder` is the model's folder itself (the teacher as trained, the baseline)
 
 
-TEACHER = Form("pytorch-fp32", "model.safetensors", "pytorch", "pytorch")  # the fine-tuned teacher as trained
-DISTILLED = Form("distilled-fp32", "model.safetensors", "pytorch", "distilled")
-PRUNED = Form("pruned-fp32", "model.safetensors", "pytorch", "pruned")
-ONNX_FP32 = Form("onnx-fp32", "model.onnx", "onnxruntime", "fp32")
-ONNX_INT8 = Form("onnx-int8", "model_quantized.onnx", "onnxruntime", "int8")
-SKLEARN = Form("sklearn", "model.joblib", "sklearn", "sklearn")
+TEACHER = Form("pytorch-fp32", "model.safetensors", "pytorch", "pytorch", "teacher", per_model=False)
+DISTILLED = Form("distilled-fp32", "model.safetensors", "pytorch", "distilled", "students")
+PRUNED = Form("pruned-fp32", "model.safetensors", "pytorch", "pruned", "pruned")
+ONNX_FP32 = Form("onnx-fp32", "model.onnx", "onnxruntime", "fp32", "onnx")
+ONNX_INT8 = Form("onnx-int8", "model_quantized.onnx", "onnxruntime", "int8", "quantized")
+SKLEARN = Form("sklearn", "model.joblib", "sklearn", "sklearn", "baseline", per_model=False)
 FORMS = {form.name: form for form in (TEACHER, DISTILLED, PRUNED, ONNX_FP32, ONNX_INT8, SKLEARN)}
 
 
@@ -40,6 +44,17 @@ def form_named(name: str) -> Form:
     if name not in FORMS:
         raise TextslimError(f"unknown model form {name!r}; known: {', '.join(FORMS)}")
     return FORMS[name]
+
+
+def model_folder(models: str | Path, form: Form, student: str | None) -> Path:
+    """Where `form` of a student (None: the teacher, or the baseline) lives under the models root, as dvc.yaml's
+    outs lay it out: models/quantized/spread, models/onnx/teacher, models/teacher, models/baseline."""
+    if not form.per_model:
+        return Path(models) / form.folder
+    owner = "teacher" if student is None else student
+    if not isinstance(owner, str) or not _PLAIN_NAME.fullmatch(owner) or owner in (".", ".."):
+        raise TextslimError(f"student name {owner!r} is not a plain name (letters, digits, '_', '-', '.')")
+    return Path(models) / form.folder / owner
 
 
 def read_student_record(folder: str | Path) -> dict:
@@ -57,10 +72,10 @@ def write_student_record(folder: str | Path, record: dict) -> None:
     write_json(Path(folder) / STUDENT_FILE, record)
 
 
-def write_model_files(folder: str | Path, source: str | Path) -> None:
-    """What a model folder carries besides its weights, written from the folder it was made from: the tokenizer,
-    config.json and the student record (where the source has one: a model from the hub has none). No side report:
-    each stays where its stage wrote it."""
+def write_model_files(source: str | Path, folder: str | Path) -> None:
+    """What a model folder carries besides its weights, written into `folder` from `source`, the folder its model was
+    made from: the tokenizer, config.json and the student record (where the source has one: a model from the hub
+    has none). No side report: each stays where its stage wrote it."""
     from transformers import AutoTokenizer
 
     folder, source = Path(folder), Path(source)

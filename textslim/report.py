@@ -10,30 +10,30 @@ from textslim.students.registry import get_recipe, recipe_section
 BATCH1_FIGURES = ("accuracy_batch1", "macro_f1_batch1", "flips_vs_batched")  # INT8 forms, from the evaluate stage
 
 
-def _row(name: str, student: str | None, form: Form, path, params, size_bytes, test, max_length) -> dict:
-    return {"name": name, "student": student, "form": form.name, "runtime": form.runtime, "path": path,
-            "model_file": form.file, "max_length": max_length, "params": int(params),
+def _row(name: str, student: str | None, form: Form, params, size_bytes, test, max_length) -> dict:
+    return {"name": name, "student": student, "form": form.name, "runtime": form.runtime,
+            "max_length": max_length, "params": int(params),
             "size_mb": round(size_bytes / 1e6, 3),
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
             **{key: test[key] for key in BATCH1_FIGURES if key in test}}
 
 
-def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_dir: str, baseline_dir: str,
-                 teacher_max_length: int, teacher_deployed: dict | None = None) -> list[dict]:
+def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int,
+                 teacher_deployed: dict | None = None) -> list[dict]:
     """Every variant with its accuracy, size and parameters: the teacher's forms first, the baseline last."""
-    rows = [_row("teacher", None, TEACHER, teacher_dir, teacher["params"], teacher["size_bytes"], teacher["test"],
+    rows = [_row("teacher", None, TEACHER, teacher["params"], teacher["size_bytes"], teacher["test"],
                  teacher_max_length)]
     for name, figures in (teacher_deployed or {}).get("forms", {}).items():
         form = form_named(name)
-        rows.append(_row(f"teacher-{form.short}", None, form, figures["path"], figures["params"],
-                         figures["size_bytes"], figures, teacher_max_length))
+        rows.append(_row(f"teacher-{form.short}", None, form, figures["params"], figures["size_bytes"], figures,
+                         teacher_max_length))
     for student, metrics in students.items():
         for name, figures in metrics["forms"].items():
             form = form_named(name)
-            rows.append(_row(f"{student}-{form.short}", student, form, figures["path"], figures["params"],
-                             figures["size_bytes"], figures, metrics["recipe"]["max_length"]))
-    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline_dir, baseline["params"], baseline["size_bytes"],
-                     baseline["test"], None))
+            rows.append(_row(f"{student}-{form.short}", student, form, figures["params"], figures["size_bytes"],
+                             figures, metrics["recipe"]["max_length"]))
+    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline["params"], baseline["size_bytes"], baseline["test"],
+                     None))
     return rows
 
 

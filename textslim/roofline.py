@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from textslim.forms import ONNX_INT8
+from textslim.forms import ONNX_INT8, PRUNED, TEACHER, form_named, model_folder
 from textslim.inference import ort_session
 from textslim.quantize import operand_types, operands_label, quantization_config
 
@@ -208,15 +208,14 @@ def as_dict(peaks: Peaks) -> dict:
     return {**asdict(peaks), "fp32": peaks.fp32}
 
 
-def torch_source(row: dict, rows: list[dict]) -> str | None:
+def torch_source(row: dict, models: str | Path) -> Path | None:
     """The PyTorch model whose arithmetic a variant runs: its own for PyTorch forms; for the ONNX forms the model
     they were exported from (the student's pruned form, or the teacher). None for the TF-IDF baseline."""
     if row["runtime"] == "pytorch":
-        return row["path"]
+        return model_folder(models, form_named(row["form"]), row["student"])
     if row["runtime"] != "onnxruntime":
         return None
-    source = "teacher" if row["student"] is None else f"{row['student']}-pruned"
-    return next(r["path"] for r in rows if r["name"] == source)
+    return model_folder(models, TEACHER if row["student"] is None else PRUNED, row["student"])
 
 
 def roofline_figures(row: dict, work: Work, peaks: Peaks, batch: int) -> dict:

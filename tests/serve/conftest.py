@@ -38,17 +38,15 @@ def _png_1x1() -> bytes:
 
 
 def _variant(
-    name: str, student: str | None, form: str, path: str, model_file: str, accuracy: float, size_mb: float, ms: float
+    name: str, student: str | None, form: str, accuracy: float, size_mb: float, ms: float
 ) -> dict:
-    """One summary.json variant with made-up figures."""
+    """One summary.json variant with made-up figures (the server finds its folder from its form and student)."""
     runtime = {"pytorch-fp32": "pytorch", "sklearn": "sklearn"}.get(form, "onnxruntime")
     return {
         "name": name,
         "student": student,
         "form": form,
         "runtime": runtime,
-        "path": path,
-        "model_file": model_file,
         "params": 12345,
         "size_mb": size_mb,
         "batch1_ms_median": ms,
@@ -111,15 +109,11 @@ def write_summary(root: Path, variants: list[dict] | None = None) -> Path:
     """metrics/summary.json in the pipeline's format; the default lists every form the server must sort out."""
     if variants is None:
         variants = [
-            _variant("teacher", None, "pytorch-fp32", "models/teacher", "model.safetensors", 0.85, 0.4, 2.0),
-            _variant("tiny-fp32", "tiny", "onnx-fp32", "models/onnx/tiny", "model.onnx", 0.84, 0.4, 1.0),
-            _variant(
-                "tiny-int8", "tiny", "onnx-int8", "models/quantized/tiny", "model_quantized.onnx", 0.83, 0.1, 0.5
-            ),
-            _variant(
-                "twin-int8", "twin", "onnx-int8", "models/quantized/twin", "model_quantized.onnx", 0.82, 0.1, 0.5
-            ),
-            _variant("tfidf-logreg", None, "sklearn", "models/baseline", "model.joblib", 0.75, 1.0, 0.1),
+            _variant("teacher", None, "pytorch-fp32", 0.85, 0.4, 2.0),
+            _variant("tiny-fp32", "tiny", "onnx-fp32", 0.84, 0.4, 1.0),
+            _variant("tiny-int8", "tiny", "onnx-int8", 0.83, 0.1, 0.5),
+            _variant("twin-int8", "twin", "onnx-int8", 0.82, 0.1, 0.5),
+            _variant("tfidf-logreg", None, "sklearn", 0.75, 1.0, 0.1),
         ]
     summary = {"threads": 1, "labels": ["neg", "pos"], "best_student": "tiny-int8", "variants": variants}
     path = root / "metrics" / "summary.json"

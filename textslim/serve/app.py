@@ -118,6 +118,7 @@ class BodyLimit:
 def create_app(
     summary_path: str | Path = "metrics/summary.json",
     root: str | Path | None = None,
+    models: str | Path | None = None,
     max_texts: int = 64,
     max_chars: int = 10_000,
     batching: bool = True,
@@ -126,7 +127,8 @@ def create_app(
     batch_bucket_texts: int | None = 8,
     forms: Collection[str] = SERVED_FORMS,
 ) -> FastAPI:
-    """Build the app: models from summary_path (paths relative to root, default cwd), request limits, batching.
+    """Build the app: the summary_path's models from their folders under `models` (default root/models; root: the
+    repository, default cwd, whose plots/ the page shows), request limits, batching.
 
     With batching, concurrent requests for one model share a model call of up to batch_max_texts texts, gathered
     for at most batch_wait_ms; without it every request is a call of its own.
@@ -140,7 +142,7 @@ def create_app(
         )
     root = Path(root) if root is not None else Path.cwd()
     summary = load_summary(Path(summary_path))
-    runtimes = load_models(summary, root, forms)
+    runtimes = load_models(summary, Path(models) if models is not None else root / "models", forms)
     by_name = {v["name"]: v for v in summary["variants"]}
     default_model = summary.get("best_student") if summary.get("best_student") in runtimes else None
 

@@ -9,13 +9,13 @@ import logging
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textslim.errors import TextslimError
-from textslim.forms import FORMS, ONNX_INT8, TEACHER, Form
+from textslim.forms import FORMS, ONNX_INT8, TEACHER, Form, model_folder
 
 log = logging.getLogger(__name__)
 SERVED_FORMS = {TEACHER.name, ONNX_INT8.name}  # the teacher (PyTorch) and the INT8 students
@@ -74,18 +74,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
 
 
-def _inside_root(root: Path, rel: Any, what: str) -> Path:
-    """root/rel, refusing anything in summary.json that would leave root (absolute paths, '..')."""
-    if not isinstance(rel, str) or not rel.strip():
-        raise TextslimError(f"summary: {what} must be a non-empty relative path, got {rel!r}")
-    posix = PurePosixPath(rel.replace("\\", "/"))  # a Windows-style "..\\x" is just as much an escape
-    # Lexical check on purpose: summary.json is data and may not point out of the repo, while symlinks the
-    # repo itself holds (e.g. a DVC symlink cache) are the owner's choice.
-    if posix.is_absolute() or ".." in posix.parts or ":" in rel:
-        raise TextslimError(f"summary: {what} {rel!r} escapes the repository root")
-    return root.joinpath(*posix.parts)
-
-
 def load_summary(summary_path: Path) -> dict[str, Any]:
     """Read and sanity-check metrics/summary.json."""
     if not summary_path.is_file():
@@ -102,9 +90,11 @@ def load_summary(summary_path: Path) -> dict[str, Any]:
     return summary
 
 
-def load_models(summary: dict[str, Any], root: Path, forms: Collection[str] = SERVED_FORMS) -> dict[str, ServedModel]:
+def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = SERVED_FORMS
+                ) -> dict[str, ServedModel]:
     """Every variant of the given forms (by default the teacher in PyTorch and every onnx-int8 student), each loaded
-    once (create_app warms them up)."""
+    once from its folder under the models root (textslim.forms.model_folder: the summary names forms and students,
+    never paths); create_app warms them up."""
     unservable = sorted(set(forms) - {name for name, form in FORMS.items() if form.runtime != "sklearn"})
     if unservable:
         raise TextslimError(f"cannot serve forms {unservable}: the server runs the transformer forms only")
@@ -114,26 +104,21 @@ def load_models(summary: dict[str, Any], root: Path, forms: Collection[str] = SE
     for i, variant in enumerate(summary["variants"]):
         if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
             raise TextslimError(f"summary: variant #{i} has no name")
-        name = variant["name"]
-        # Every path is checked, loaded or not: a summary pointing outside the repo is refused as a whole.
-        model_dir = _inside_root(root, variant.get("path"), f"variant {name!r} path")
-        model_file = variant.get("model_file")
-        if not isinstance(model_file, str) or len(PurePosixPath(model_file).parts) != 1 or model_file in ("..", "."):
-            raise TextslimError(f"summary: variant {name!r} model_file must be a plain file name, got {model_file!r}")
-        form = variant.get("form")
+        name, form = variant["name"], variant.get("form")
         if not isinstance(form, str) or form not in forms:
             continue
-        if model_file != FORMS[form].file:
-            raise TextslimError(f"summary: variant {name!r} is {form}, whose file is {FORMS[form].file}, not "
-                                f"{model_file!r}")
+        try:
+            folder = model_folder(models, FORMS[form], variant.get("student"))
+        except TextslimError as err:  # a name that would leave the models root ('..', a path)
+            raise TextslimError(f"summary: variant {name!r}: {err}") from None
         if name in runtimes:
             raise TextslimError(f"summary: variant name {name!r} appears twice")
         # Optional: the sequence length the pipeline evaluated with; without it, the model's own limit.
         max_length = variant.get("max_length")
         if max_length is not None and not (_is_int(max_length) and max_length >= 2):
             raise TextslimError(f"summary: variant {name!r} max_length must be an integer >= 2, got {max_length!r}")
-        log.info("loading %s (%s) from %s", name, form, model_dir)
-        runtimes[name] = ServedModel(name, FORMS[form], model_dir, threads, labels, max_length)
+        log.info("loading %s (%s) from %s", name, form, folder)
+        runtimes[name] = ServedModel(name, FORMS[form], folder, threads, labels, max_length)
     if not runtimes:
         raise TextslimError(f"summary: no variant to serve (forms served: {', '.join(sorted(forms))})")
     return runtimes
