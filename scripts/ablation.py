@@ -34,15 +34,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         variants = dict(study.references)
-        onnx, _ = export_and_quantize(args.student, scratch / "distilled", params)
+        onnx, _ = export_and_quantize(args.student, scratch / "distilled", params, study.splits)
         variants["distilled (KD on logits)"] = variant(ONNX_FP32, onnx, length)
         base = args.student
         if args.hidden_student:
-            onnx, _ = export_and_quantize(args.hidden_student, scratch / "hidden", params)
+            onnx, _ = export_and_quantize(args.hidden_student, scratch / "hidden", params, study.splits)
             variants["+ intermediate-layer loss"] = variant(ONNX_FP32, onnx, length)
             base = args.hidden_student
         if args.augmented_student:
-            onnx, _ = export_and_quantize(args.augmented_student, scratch / "augmented", params)
+            onnx, _ = export_and_quantize(args.augmented_student, scratch / "augmented", params, study.splits)
             variants["+ augmented transfer set"] = variant(ONNX_FP32, onnx, length)
             base = args.augmented_student
         trimmed = deploy(base, scratch / "trimmed", replace(params.prune, method="none", vocabulary="training"),

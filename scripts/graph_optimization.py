@@ -19,10 +19,10 @@ import onnx
 
 from textslim.data import read_prepared
 from textslim.errors import TextslimError
-from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record, write_model_files
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
 from textslim.onnx_export import optimize_graph, parity
 from textslim.params import ExportParams, load_params
-from textslim.quantize import quantize_dynamic, resolve_preset
+from textslim.quantize import quantize_folder, resolve_preset
 from textslim.study import markdown, measure, variant
 
 
@@ -52,15 +52,15 @@ def measure_case(label: str, model: Path, onnx_dir: Path, params, splits, labels
             except TextslimError as err:  # a level that breaks the model is a finding, not a crash
                 notes.append(f"- `{level}` ({done}): **parity failed**, not measured: {err}.")
                 continue
-            quantize_dynamic(fp32_dir, int8_dir, preset, per_channel=params.quantize.per_channel)
-            write_model_files(fp32_dir, int8_dir)
+            quantize_folder(fp32_dir, int8_dir, params.quantize, splits["train"]["text"].tolist(), params.seed)
             variants[f"{level} fp32"] = variant(ONNX_FP32, fp32_dir, max_length)
             variants[f"{level} int8"] = variant(ONNX_INT8, int8_dir, max_length)
             notes.append(f"- `{level}` ({done}): max |ONNX − PyTorch| {check['max_abs_diff']:.1e} on {len(texts)} "
                          f"test texts; fused ops in the file: fp32 {op_summary(fp32_dir / 'model.onnx')}; int8 "
                          f"{op_summary(int8_dir / 'model_quantized.onnx')}.")
         table = markdown(measure(variants, test, labels, latency_texts))
-    return (f"## {label}\n\nFrom `{onnx_dir}` (exported from `{model}`); INT8: dynamic, preset `{preset}`, "
+    return (f"## {label}\n\nFrom `{onnx_dir}` (exported from `{model}`); INT8: {params.quantize.mode}, "
+            f"preset `{preset}`, "
             f"{'per-channel' if params.quantize.per_channel else 'per-tensor'}. Test split ({len(test)} texts); "
             f"batch-1 latency over {latency_texts} test texts and texts/s at batch 32, every graph of this model "
             "timed interleaved in one process; ratios against the unoptimized fp32 graph.\n\n"

@@ -28,13 +28,13 @@ from textslim.bench import benchmark
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.evaluation import at_batch_one, predict
-from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record, write_model_files
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
+from textslim.params import QuantizeParams
 from textslim.quantize import (
     operand_types,
     operands_label,
     quantization_config,
-    quantize_dynamic,
-    quantize_static,
+    quantize_folder,
     resolve_preset,
 )
 from textslim.significance import accuracy_difference_interval
@@ -69,13 +69,10 @@ def main() -> None:
         variants = {"fp32": variant(ONNX_FP32, args.onnx, max_length)}
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
-            quantize_dynamic(args.onnx, out, preset, per_channel=per_channel)
-            write_model_files(args.onnx, out)  # OnnxClassifier loads the tokenizer from the model's directory
+            quantize_folder(args.onnx, out, QuantizeParams(preset=preset, per_channel=per_channel))
             variants[name] = variant(ONNX_INT8, out, max_length)
-        calibration = splits["train"]["text"].sample(CALIBRATION_TEXTS, random_state=0).tolist()
-        quantize_static(args.onnx, Path(tmp) / "static", preset, per_channel=True, texts=calibration,
-                        max_length=max_length)
-        write_model_files(args.onnx, Path(tmp) / "static")
+        static = QuantizeParams(preset=preset, per_channel=True, mode="static", calibration_texts=CALIBRATION_TEXTS)
+        quantize_folder(args.onnx, Path(tmp) / "static", static, splits["train"]["text"].tolist(), seed=0)
         variants["static (per-channel)"] = variant(ONNX_INT8, Path(tmp) / "static", max_length)
         frame = measure(variants, test, labels, args.latency_texts)
         alone = {}
@@ -120,8 +117,8 @@ def compare_presets(args: argparse.Namespace) -> None:
             variants[onnx_dir.name, "fp32", "float32"] = variant(ONNX_FP32, onnx_dir, max_length)
             for preset, reduce_range in specs:
                 out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}"
-                quantize_dynamic(onnx_dir, out, preset, per_channel=True, reduce_range=reduce_range)
-                write_model_files(onnx_dir, out)
+                quantize_folder(onnx_dir, out, QuantizeParams(preset=preset, per_channel=True),
+                                reduce_range=reduce_range)
                 types = operands_label(operand_types(quantization_config(preset, reduce_range=reduce_range)))
                 variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = variant(ONNX_INT8,
                     out, max_length)

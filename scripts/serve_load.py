@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Flags; every default is bounded."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--summary", default="metrics/summary.json", help="the pipeline's summary.json to serve")
-    parser.add_argument("--root", default=".", help="repo root that summary paths are relative to (default: .)")
+    parser.add_argument("--root", default=".", help="the repository: models/ and plots/ under it (default: .)")
     parser.add_argument("--model", default=None, help="model name (default: the summary's best_student)")
     parser.add_argument("--concurrency", default="1,8,32", help="concurrent clients per row (default: 1,8,32)")
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per row (default: 2000)")

@@ -3,11 +3,10 @@
 import argparse
 import logging
 
-from textslim.atomic import atomic_dir, write_json
+from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
-from textslim.onnx_export import export_to_onnx, optimize_graph, parity
+from textslim.onnx_export import export_folder
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
@@ -21,17 +20,10 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    params = load_params(args.params)
+    cfg = load_params(args.params).export_onnx
     splits, _ = read_prepared(args.data)
-    texts = splits["test"]["text"].head(params.export_onnx.parity_texts).tolist()
-    max_length = read_student_record(args.model)["max_length"]
     with atomic_dir(args.out) as tmp:
-        export_to_onnx(args.model, tmp)
-        optimization = optimize_graph(tmp, params.export_onnx.optimization)
-        report = {**parity(args.model, tmp, texts, max_length, params.export_onnx.tolerance),
-                  "optimization": optimization}
-        write_student_record(tmp, read_student_record(args.model))
-        write_json(tmp / SIDE_REPORTS["parity"], report)
+        report = export_folder(args.model, tmp, cfg, splits["test"]["text"].head(cfg.parity_texts).tolist())
     log.info("exported %s: max |ONNX - PyTorch| = %.2e on %d test texts", args.model, report["max_abs_diff"],
              report["texts"])
 

@@ -5,15 +5,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from transformers import AutoTokenizer, set_seed
 
-from textslim.atomic import atomic_dir, write_json
+from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
-from textslim.compress.student import compress_student
+from textslim.compress.student import prune_folder
 from textslim.data import read_prepared
-from textslim.distill import LossWeights
-from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
-from textslim.inference import load_torch_model
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
@@ -29,23 +25,12 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    cfg = params.prune
     splits, _ = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
-    set_seed(params.distill.seed)
-    model = load_torch_model(args.model)
-    max_length = read_student_record(args.model)["max_length"]
-    kd = LossWeights.from_alpha(params.distill.alpha, params.distill.temperature)
-    model, tokenizer, report = compress_student(model, AutoTokenizer.from_pretrained(args.model), splits, logits,
-                                                cfg, kd, max_length, params.distill.seed)
     with atomic_dir(args.out) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_student_record(tmp, read_student_record(args.model))
-        write_json(tmp / SIDE_REPORTS["sparsity"], report)
+        report = prune_folder(args.model, tmp, params, splits, logits)
     log.info("pruned %s (%s): %d -> %d parameters, encoder Linear sparsity %.4f", args.model, report["method"],
-             report["params_before"], report["params"],
-             report["linear_sparsity"])
+             report["params_before"], report["params"], report["linear_sparsity"])
 
 
 if __name__ == "__main__":

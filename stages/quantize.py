@@ -5,19 +5,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from textslim.atomic import atomic_dir, write_json
+from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
-from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.forms import SIDE_REPORTS, read_student_record, write_model_files
+from textslim.forms import ONNX_INT8
 from textslim.params import load_params
-from textslim.quantize import (
-    operand_types,
-    quantization_config,
-    quantize_dynamic,
-    quantize_static,
-    resolve_preset,
-)
+from textslim.quantize import quantize_folder
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +23,15 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    all_params = load_params(args.params)
-    params = all_params.quantize
-    preset = resolve_preset(params.preset)
-    scales = "per-channel" if params.per_channel else "per-tensor"
+    params = load_params(args.params)
+    cfg = params.quantize
+    train = read_prepared(args.data)[0]["train"]["text"].tolist() if cfg.mode == "static" else None
     with atomic_dir(args.out) as tmp:
-        if params.mode == "static":
-            train = read_prepared(args.data)[0]["train"]
-            texts = train["text"].sample(min(params.calibration_texts, len(train)), random_state=all_params.seed)
-            max_length = read_student_record(args.model)["max_length"]
-            path = quantize_static(args.model, tmp, preset, per_channel=params.per_channel, texts=texts.tolist(),
-                                   max_length=max_length)
-        else:
-            path = quantize_dynamic(args.model, tmp, preset, per_channel=params.per_channel)
-        write_model_files(args.model, tmp)
-        # the operand types as the quantizer writes them, and the CPU they were quantized on (the pipeline scores
-        # them there too; evaluate records its own CPU in the metrics)
-        write_json(tmp / SIDE_REPORTS["quantize"], {"preset": preset, "requested": params.preset, "mode": params.mode,
-                                           **operand_types(quantization_config(preset)), "scales": scales,
-                                           "cpu": describe_cpu()})
-    size = (Path(args.out) / path.name).stat().st_size
-    log.info("quantized %s -> %s/%s (%.1f MB), %s, preset %s (%s), %s scales", args.model, args.out, path.name,
-             size / 1e6, params.mode, preset, "detected from the CPU" if params.preset == "auto" else "from params",
-             scales)
+        record = quantize_folder(args.model, tmp, cfg, train, params.seed)
+    size = (Path(args.out) / ONNX_INT8.file).stat().st_size
+    source = "detected from the CPU" if cfg.preset == "auto" else "from params"
+    log.info("quantized %s -> %s/%s (%.1f MB), %s, preset %s (%s), %s scales", args.model, args.out, ONNX_INT8.file,
+             size / 1e6, cfg.mode, record["preset"], source, record["scales"])
 
 
 if __name__ == "__main__":

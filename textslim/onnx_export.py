@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from textslim.architectures import OUR_MODEL_TYPES
-from textslim.atomic import atomic_file
+from textslim.atomic import atomic_file, write_json
 from textslim.errors import TextslimError
+from textslim.forms import SIDE_REPORTS, STUDENT_FILE, read_student_record, write_student_record
 from textslim.inference import OnnxClassifier, TorchClassifier
+from textslim.params import ExportParams
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,6 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     optimum knows the architectures transformers ships; a recipe whose model is ours (the BiLSTM, SetFit) registers
     its own exporter, found through the student's recorded recipe name.
     """
-    from textslim.forms import STUDENT_FILE, read_student_record
     from textslim.students.registry import get_recipe
 
     strategy = None
@@ -92,4 +93,17 @@ def parity(model_dir: str | Path, onnx_dir: str | Path, texts: list[str], max_le
     if max_diff > tolerance:
         raise TextslimError(f"export_onnx.tolerance: ONNX logits differ from PyTorch by {max_diff:.2e} "
                             f"> {tolerance:.0e} on {len(texts)} test texts")
+    return report
+
+
+def export_folder(model_dir: str | Path, out_dir: str | Path, cfg: ExportParams, texts: list[str]) -> dict:
+    """The export_onnx stage's work, for the stage and every study alike: model_dir exported into out_dir, its graph
+    optimized at cfg.optimization, its logits checked against PyTorch on `texts` (a TextslimError past
+    cfg.tolerance), its student record beside it, and parity.json, which it returns."""
+    record = read_student_record(model_dir)
+    export_to_onnx(model_dir, out_dir)
+    optimization = optimize_graph(out_dir, cfg.optimization)
+    report = {**parity(model_dir, out_dir, texts, record["max_length"], cfg.tolerance), "optimization": optimization}
+    write_student_record(out_dir, record)
+    write_json(Path(out_dir) / SIDE_REPORTS["parity"], report)
     return report

@@ -5,8 +5,13 @@ import logging
 import tempfile
 from pathlib import Path
 
-from textslim.cpu import int8_path
+import pandas as pd
+
+from textslim.atomic import write_json
+from textslim.cpu import describe_cpu, int8_path
 from textslim.errors import TextslimError
+from textslim.forms import SIDE_REPORTS, read_student_record, write_model_files
+from textslim.params import QuantizeParams
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +106,27 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
                                onnx_augmented_model_name=Path(tmp) / "augmented.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config, calibration_tensors_range=ranges)
     return out_dir / "model_quantized.onnx"
+
+
+def quantize_folder(onnx_dir: str | Path, out_dir: str | Path, cfg: QuantizeParams,
+                    train_texts: list[str] | None = None, seed: int = 0, reduce_range: bool = False) -> dict:
+    """The quantize stage's work, for the stage and every study alike: the ONNX model in onnx_dir quantized by cfg
+    (static mode calibrates on cfg.calibration_texts of train_texts, drawn with seed) into out_dir, with the model
+    files beside it and quantize.json, which it returns: the preset, the operand types as the quantizer writes
+    them, and the CPU they were quantized on (the pipeline scores them there too)."""
+    onnx_dir, out_dir = Path(onnx_dir), Path(out_dir)
+    preset = resolve_preset(cfg.preset)
+    if cfg.mode == "static":
+        if not train_texts:
+            raise TextslimError("quantize.mode = 'static' needs training texts to calibrate on")
+        texts = pd.Series(train_texts).sample(min(cfg.calibration_texts, len(train_texts)), random_state=seed)
+        quantize_static(onnx_dir, out_dir, preset, per_channel=cfg.per_channel, texts=texts.tolist(),
+                        max_length=read_student_record(onnx_dir)["max_length"])
+    else:
+        quantize_dynamic(onnx_dir, out_dir, preset, per_channel=cfg.per_channel, reduce_range=reduce_range)
+    write_model_files(onnx_dir, out_dir)
+    record = {"preset": preset, "requested": cfg.preset, "mode": cfg.mode,
+              **operand_types(quantization_config(preset, reduce_range=reduce_range)),
+              "scales": "per-channel" if cfg.per_channel else "per-tensor", "cpu": describe_cpu()}
+    write_json(out_dir / SIDE_REPORTS["quantize"], record)
+    return record

@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from textslim.atomic import write_json
 from textslim.compress.structured import encoder_layers, importance_scores, prune_structured
 from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
 from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
 from textslim.distill import LossWeights, tokenize_frame, train_classifier
-from textslim.params import PruneParams, TrainParams
+from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
+from textslim.inference import load_torch_model
+from textslim.params import Params, PruneParams, TrainParams
 
 log = logging.getLogger(__name__)
 TRANSFORMER_TYPES = ("bert", "mpnet")  # the encoders head/neuron surgery and vocabulary trimming apply to
@@ -87,3 +90,23 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
         global_magnitude_prune(model, cfg.amount)
     report.update(sparsity_report(model))
     return model, tokenizer, report
+
+
+def prune_folder(student_dir: str | Path, out_dir: str | Path, params: Params, splits: dict[str, pd.DataFrame],
+                 teacher_logits: dict[str, np.ndarray]) -> dict:
+    """The prune stage's work, for the stage and every study alike: the student in student_dir compressed by
+    params.prune (compress_student, with the distill section's KD weights and seed) and saved into out_dir with its
+    tokenizer, its student record and sparsity.json, which it returns."""
+    from transformers import AutoTokenizer, set_seed
+
+    set_seed(params.distill.seed)
+    record = read_student_record(student_dir)
+    kd = LossWeights.from_alpha(params.distill.alpha, params.distill.temperature)
+    model, tokenizer, report = compress_student(
+        load_torch_model(student_dir), AutoTokenizer.from_pretrained(student_dir), splits, teacher_logits,
+        params.prune, kd, record["max_length"], params.distill.seed)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    write_student_record(out_dir, record)
+    write_json(Path(out_dir) / SIDE_REPORTS["sparsity"], report)
+    return report
