@@ -17,7 +17,7 @@ from pathlib import Path
 
 from textslim.compress.deploy import deploy, export_and_quantize
 from textslim.forms import ONNX_FP32, ONNX_INT8
-from textslim.study import add_study_arguments, load_study, markdown, measure, variant
+from textslim.measure.study import add_study_arguments, load_study, markdown, measure, variant
 
 
 def main() -> None:

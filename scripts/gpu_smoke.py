@@ -15,10 +15,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.tiny import LABELS, make_tiny_model, sentences  # noqa: E402
-from textslim.distill import tokenize_frame, train_classifier  # noqa: E402
 from textslim.inference import TorchClassifier, batched_logits  # noqa: E402
 from textslim.params import DistillParams, Params, TeacherParams  # noqa: E402
 from textslim.students import build_student  # noqa: E402
+from textslim.train.loop import tokenize_frame, train_classifier  # noqa: E402
 
 
 def main() -> None:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import onnx
 
+from textslim.compress.onnx_export import optimize_graph, parity
+from textslim.compress.quantize import quantize_folder, resolve_preset
 from textslim.data import read_prepared
 from textslim.errors import TextslimError
 from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
-from textslim.onnx_export import optimize_graph, parity
+from textslim.measure.study import markdown, measure, variant
 from textslim.params import ExportParams, load_params
-from textslim.quantize import quantize_folder, resolve_preset
-from textslim.study import markdown, measure, variant
 
 
 def op_summary(path: Path) -> str:

@@ -24,21 +24,21 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from textslim.bench import benchmark
-from textslim.cpu import describe_cpu
-from textslim.data import read_prepared
-from textslim.evaluation import at_batch_one, predict
-from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
-from textslim.params import QuantizeParams
-from textslim.quantize import (
+from textslim.compress.quantize import (
     operand_types,
     operands_label,
     quantization_config,
     quantize_folder,
     resolve_preset,
 )
-from textslim.significance import accuracy_difference_interval
-from textslim.study import markdown, measure, variant
+from textslim.cpu import describe_cpu
+from textslim.data import read_prepared
+from textslim.forms import ONNX_FP32, ONNX_INT8, read_student_record
+from textslim.measure.bench import benchmark
+from textslim.measure.evaluation import at_batch_one, predict
+from textslim.measure.significance import accuracy_difference_interval
+from textslim.measure.study import markdown, measure, variant
+from textslim.params import QuantizeParams
 
 SCHEMES = {"per-tensor": False, "per-channel": True}
 CALIBRATION_TEXTS = 256

@@ -19,10 +19,10 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from textslim.compress.deploy import deploy
+from textslim.compress.quantize import resolve_preset
 from textslim.forms import ONNX_INT8
+from textslim.measure.study import add_study_arguments, load_study, markdown, measure, variant
 from textslim.params import PruneParams
-from textslim.quantize import resolve_preset
-from textslim.study import add_study_arguments, load_study, markdown, measure, variant
 
 
 def _setting(text: str) -> dict:

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from textslim.atomic import atomic_file, write_json  # noqa: E402
 from textslim.cli import run_stage  # noqa: E402
 from textslim.errors import TextslimError  # noqa: E402
-from textslim.seeds import aggregate, runs_from_exp_show, seeds_markdown  # noqa: E402
+from textslim.measure.seeds import aggregate, runs_from_exp_show, seeds_markdown  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from textslim.atomic import atomic_dir
-from textslim.augment import augment_texts
 from textslim.cli import run_stage
 from textslim.data import read_prepared
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.params import load_params
+from textslim.train.augment import augment_texts
 
 log = logging.getLogger(__name__)
 

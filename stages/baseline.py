@@ -7,11 +7,11 @@ from pathlib import Path
 import joblib
 
 from textslim.atomic import atomic_dir, write_json
-from textslim.baseline import SELECTION_METRIC, count_parameters, tune_baseline
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.evaluation import evaluate_classifier
 from textslim.inference import SklearnClassifier
+from textslim.measure.baseline import SELECTION_METRIC, count_parameters, tune_baseline
+from textslim.measure.evaluation import evaluate_classifier
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)

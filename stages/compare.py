@@ -7,15 +7,14 @@ from pathlib import Path
 import torch
 
 from textslim.atomic import atomic_file, read_json, write_json
-from textslim.bench import benchmark
 from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.evaluation import predict
 from textslim.forms import ONNX_INT8, form_named, model_folder
 from textslim.inference import load
-from textslim.params import load_params
-from textslim.plots import (
+from textslim.measure.bench import benchmark
+from textslim.measure.evaluation import predict
+from textslim.measure.plots import (
     accuracy_vs_latency,
     confusion,
     confusion_long,
@@ -23,8 +22,8 @@ from textslim.plots import (
     training_curves,
     variant_points,
 )
-from textslim.report import best_student, variant_rows, with_timings
-from textslim.roofline import (
+from textslim.measure.report import best_student, variant_rows, with_timings
+from textslim.measure.roofline import (
     Peaks,
     as_dict,
     matmul_peaks,
@@ -35,7 +34,8 @@ from textslim.roofline import (
     where_the_time_goes,
     work_per_text,
 )
-from textslim.significance import with_accuracy_intervals
+from textslim.measure.significance import with_accuracy_intervals
+from textslim.params import load_params
 
 log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "delta_accuracy_ci95_low", "delta_accuracy_ci95_high", "batch1_ms_median",

@@ -12,13 +12,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.distill import tokenize_frame, train_classifier
-from textslim.distributed import relaunch_under_torchrun
 from textslim.errors import TextslimError
 from textslim.forms import write_student_record
 from textslim.params import load_params
 from textslim.students import build_student
 from textslim.students.registry import check_recipes
+from textslim.train.distributed import relaunch_under_torchrun
+from textslim.train.loop import tokenize_frame, train_classifier
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from textslim.atomic import atomic_file, write_json
 from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
 from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, SIDE_REPORTS, read_student_record
 from textslim.inference import load, load_torch_model
+from textslim.measure.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
 

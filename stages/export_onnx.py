@@ -5,8 +5,8 @@ import logging
 
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
+from textslim.compress.onnx_export import export_folder
 from textslim.data import read_prepared
-from textslim.onnx_export import export_folder
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)

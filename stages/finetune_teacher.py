@@ -11,12 +11,12 @@ from textslim.assets import resolve_model
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import read_prepared
-from textslim.distill import tokenize_frame, train_classifier
-from textslim.distributed import relaunch_under_torchrun
-from textslim.evaluation import evaluate_classifier, model_size
 from textslim.forms import write_student_record
 from textslim.inference import TorchClassifier, batched_logits
+from textslim.measure.evaluation import evaluate_classifier, model_size
 from textslim.params import load_params
+from textslim.train.distributed import relaunch_under_torchrun
+from textslim.train.loop import tokenize_frame, train_classifier
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
+from textslim.compress.quantize import quantize_folder
 from textslim.data import read_prepared
 from textslim.forms import ONNX_INT8
 from textslim.params import load_params
-from textslim.quantize import quantize_folder
 
 log = logging.getLogger(__name__)
 

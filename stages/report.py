@@ -7,8 +7,8 @@ from pathlib import Path
 from textslim.atomic import atomic_file, read_json
 from textslim.cli import run_stage
 from textslim.data_report import data_report_lines
+from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 from textslim.params import load_params
-from textslim.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 from textslim.students.registry import check_recipes
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import yaml
 from gensim.models import KeyedVectors
 
 from tests.tiny import sentences
-from textslim.augment import augment_texts, neighbour_table
 from textslim.data import write_prepared
 from textslim.errors import TextslimError
 from textslim.params import AugmentParams, load_params
+from textslim.train.augment import augment_texts, neighbour_table
 
 STAGES = Path(__file__).resolve().parents[1] / "stages"
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from textslim.baseline import count_parameters, param_grid, tune_baseline
 from textslim.data import write_prepared
 from textslim.errors import TextslimError
+from textslim.measure.baseline import count_parameters, param_grid, tune_baseline
 from textslim.params import BaselineParams, load_params
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.tiny import make_tiny_model, sentences
 from textslim.compress.student import compress_student
-from textslim.distill import LossWeights
 from textslim.inference import load_torch_model
 from textslim.params import PruneParams
 from textslim.students.lstm import BiLstmConfig, BiLstmForSequenceClassification
+from textslim.train.losses import LossWeights
 
 FRAME = sentences(64, seed=3).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 SPLITS = {"train": FRAME, "validation": FRAME.head(16), "test": FRAME.tail(16)}

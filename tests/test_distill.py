@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from textslim.distill import DistillationTrainer, LossWeights, _Collator, kd_loss, tokenize_frame
 from textslim.params import TrainParams
+from textslim.train.loop import DistillationTrainer, _Collator, tokenize_frame
+from textslim.train.losses import LossWeights, kd_loss
 
 
 def _softmax(row, t):
@@ -107,7 +108,7 @@ def test_every_train_param_has_an_outside_range_case():
 
 
 def test_hidden_state_loss_equals_the_formula_by_hand():
-    from textslim.distill import hidden_state_loss
+    from textslim.train.losses import hidden_state_loss
 
     # one text of 2 real tokens and 1 pad, hidden size 2; student: embeddings + 2 layers, teacher: embeddings + 3
     student = (torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]]),

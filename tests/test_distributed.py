@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from textslim import distill, distributed
 from textslim.cli import run_stage
 from textslim.errors import TextslimError
 from textslim.params import DistillParams, TeacherParams, TrainParams
+from textslim.train import distributed, loop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 from tests.tiny import FILLER, LABELS, sentences
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
-from textslim.distill import tokenize_frame, train_classifier
-from textslim.distributed import relaunch_under_torchrun
+from textslim.train.loop import tokenize_frame, train_classifier
+from textslim.train.distributed import relaunch_under_torchrun
 from textslim.params import TrainParams
 
 
@@ -76,7 +76,7 @@ run_stage(main, relaunch=relaunch_under_torchrun)
 FAIL_SCRIPT = '''
 import os, time
 from textslim.cli import run_stage
-from textslim.distributed import relaunch_under_torchrun
+from textslim.train.distributed import relaunch_under_torchrun
 from textslim.errors import TextslimError
 
 
@@ -144,10 +144,10 @@ def _training_arguments(monkeypatch, params: TrainParams, live_dir=None) -> dict
         seen.update(kwargs)
         raise Seen
 
-    monkeypatch.setattr(distill, "TrainingArguments", record)
-    monkeypatch.setattr(distill, "epoch_curves_callback", lambda live: pytest.fail("a DVCLive callback off rank 0"))
+    monkeypatch.setattr(loop, "TrainingArguments", record)
+    monkeypatch.setattr(loop, "epoch_curves_callback", lambda live: pytest.fail("a DVCLive callback off rank 0"))
     with pytest.raises(Seen):
-        distill.train_classifier(None, None, None, None, params, seed=7, live_dir=live_dir)
+        loop.train_classifier(None, None, None, None, params, seed=7, live_dir=live_dir)
     return seen
 
 

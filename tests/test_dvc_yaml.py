@@ -29,10 +29,12 @@ print(json.dumps(sorted(m.__file__ for name, m in sys.modules.items()
 
 
 # Plumbing every stage imports, left out of the deps so that dvc.yaml stays readable: logging and one-line errors,
-# atomic writes, and the params loader. Its defaults cannot change a result unseen, because params.yaml spells out
-# every key (test_params_yaml_spells_out_every_key), and DVC tracks the values.
+# atomic writes, and the params loader (param_types: its type checks). Its defaults cannot change a result unseen,
+# because params.yaml spells out every key (test_params_yaml_spells_out_every_key), and DVC tracks the values.
 PLUMBING = {"textslim/__init__.py", "textslim/errors.py", "textslim/cli.py", "textslim/atomic.py",
-            "textslim/params.py"}
+            "textslim/params.py", "textslim/param_types.py"}
+# Package markers, a docstring each (test_package_markers_hold_no_code): loaded with any module of their package.
+PLUMBING |= {"textslim/train/__init__.py", "textslim/measure/__init__.py", "textslim/compress/__init__.py"}
 
 
 def _code_deps(stage: dict) -> list[str]:
@@ -120,3 +122,11 @@ def test_no_stage_script_gives_a_path_argument_a_default():
                 if option != "--params" and any(k.arg == "default" for k in node.keywords):
                     defaults.append(f"{script.name} {option}")
     assert not defaults, f"stage arguments with a default (dvc.yaml should pass them): {defaults}"
+
+
+def test_package_markers_hold_no_code():
+    """The package __init__ files left out of the deps above: a docstring each, nothing that could change a result."""
+    for marker in sorted(PLUMBING):
+        if marker.endswith("/__init__.py") and marker != "textslim/__init__.py":
+            body = ast.parse((REPO / marker).read_text()).body
+            assert len(body) == 1 and isinstance(body[0].value, ast.Constant), marker

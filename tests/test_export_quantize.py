@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from tests.tiny import sentences
+from textslim.compress.onnx_export import export_to_onnx, parity
+from textslim.compress.quantize import detect_preset, operand_types, quantization_config, quantize_dynamic
 from textslim.errors import TextslimError
 from textslim.forms import write_model_files
 from textslim.inference import OnnxClassifier, TorchClassifier
-from textslim.onnx_export import export_to_onnx, parity
-from textslim.quantize import detect_preset, operand_types, quantization_config, quantize_dynamic
 
 TEXTS = sentences(120, seed=3)["text"].tolist()
 
@@ -74,7 +74,7 @@ def test_operand_types_come_from_the_quantization_config(preset, activations, we
 def test_graph_optimization_keeps_parity_and_quantizes(tiny_teacher, tmp_path, level):
     import onnx
 
-    from textslim.onnx_export import optimize_graph
+    from textslim.compress.onnx_export import optimize_graph
 
     export_to_onnx(tiny_teacher, tmp_path / "onnx")
     before = {node.op_type for node in onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph.node}
@@ -93,7 +93,7 @@ def test_graph_optimization_keeps_parity_and_quantizes(tiny_teacher, tmp_path, l
 
 
 def test_graph_optimization_leaves_types_optimum_cannot_fuse(tmp_path):
-    from textslim.onnx_export import optimize_graph
+    from textslim.compress.onnx_export import optimize_graph
 
     (tmp_path / "config.json").write_text('{"model_type": "textslim-lstm"}')
     assert optimize_graph(tmp_path, "O2").startswith("none (textslim-lstm")
@@ -108,7 +108,7 @@ def test_unknown_optimization_level_names_the_param():
 
 
 def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_path):
-    from textslim.quantize import quantize_static
+    from textslim.compress.quantize import quantize_static
 
     onnx_dir, _ = exported
     quantize_static(onnx_dir, tmp_path / "static", "avx2", per_channel=True, texts=TEXTS[:32], max_length=32)
@@ -123,7 +123,7 @@ def test_static_int8_gives_the_same_prediction_whatever_the_batch(exported, tmp_
 def test_graph_optimization_of_a_head_pruned_model_keeps_parity(tiny_teacher, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textslim.onnx_export import optimize_graph
+    from textslim.compress.onnx_export import optimize_graph
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
     model.prune_heads({0: [0], 2: [1]})  # layers left with 1 of 2 heads: fewer than the config's num_attention_heads

@@ -13,6 +13,8 @@ from sklearn.pipeline import make_pipeline
 from transformers import AutoTokenizer
 
 from tests.tiny import sentences
+from textslim.compress.onnx_export import export_to_onnx
+from textslim.compress.quantize import quantize_dynamic
 from textslim.errors import TextslimError
 from textslim.forms import (
     DISTILLED,
@@ -31,9 +33,7 @@ from textslim.forms import (
     write_student_record,
 )
 from textslim.inference import OnnxClassifier, SklearnClassifier, TorchClassifier, load
-from textslim.onnx_export import export_to_onnx
-from textslim.quantize import quantize_dynamic
-from textslim.roofline import torch_source
+from textslim.measure.roofline import torch_source
 
 TEXTS = sentences(12, seed=4)["text"].tolist()
 

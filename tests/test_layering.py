@@ -2,6 +2,7 @@
 package importing the stage scripts or scripts/. Function-level imports count too (a lazy import is still an arrow);
 the graph comes from tests/import_graph.py, and the planted-defect tests below show the check can fail."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tests.import_graph import PACKAGE, import_graph, imported_names, modules
 LAYERS = [
     # plumbing and inputs: no model code, nothing above them
     {"textslim.errors", "textslim.atomic", "textslim.cli", "textslim.params", "textslim.assets", "textslim.data",
-     "textslim.cpu", "textslim.metrics", "textslim.forms"},
+     "textslim.cpu", "textslim.metrics", "textslim.forms", "textslim.param_types"},
     {"textslim.architectures"},  # the code a saved model folder needs to load: our model types, MPNet's fix
     {"textslim.inference"},  # loading and running any deployed form
 ]
@@ -77,8 +78,8 @@ def _plant(package: Path, module: str, line: str) -> None:
 
 
 def test_a_planted_cycle_is_found(package_copy):
-    _plant(package_copy, "bench", "from textslim.report import Timing")  # report imports bench
-    assert ("textslim.bench", "textslim.report") in cycles(import_graph(package_copy))
+    _plant(package_copy, "measure.bench", "from textslim.measure.report import Timing")  # report imports bench
+    assert ("textslim.measure.bench", "textslim.measure.report") in cycles(import_graph(package_copy))
 
 
 def test_a_planted_upward_import_is_found(package_copy):
@@ -90,5 +91,19 @@ def test_a_planted_upward_import_is_found(package_copy):
 
 
 def test_a_planted_import_of_a_stage_script_is_found(package_copy):
-    _plant(package_copy, "report", "from stages import compare")
-    assert script_imports(package_copy) == ["textslim.report -> stages", "textslim.report -> stages.compare"]
+    _plant(package_copy, "measure.report", "from stages import compare")
+    assert script_imports(package_copy) == ["textslim.measure.report -> stages",
+                                            "textslim.measure.report -> stages.compare"]
+
+
+def test_files_stay_small_and_the_readme_layout_names_every_module():
+    """No file in textslim/ over 320 lines; the README's layout names every top-level module and package, and every
+    module of the packages that mirror the pipeline (train/, compress/, measure/, serve/)."""
+    lines = {str(p.relative_to(PACKAGE.parent)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert not {path: n for path, n in lines.items() if n > 320}
+    readme = (PACKAGE.parent / "README.md").read_text()
+    words = set(re.findall(r"[a-z_]+", readme[readme.index("## Layout"):readme.index("## Honest notes")]))
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    names = {p.stem for p in PACKAGE.glob("*.py")} | packages
+    names |= {p.stem for folder in ("train", "compress", "measure", "serve") for p in (PACKAGE / folder).glob("*.py")}
+    assert not sorted(names - words - {"__init__", "__main__"})

@@ -11,8 +11,8 @@ from onnx import numpy_helper
 
 from tests.stages import run_stage_script
 from tests.tiny import sentences
+from textslim.compress.onnx_export import export_to_onnx
 from textslim.inference import OnnxClassifier
-from textslim.onnx_export import export_to_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 

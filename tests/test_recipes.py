@@ -6,15 +6,14 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
 
 from tests.tiny import LABELS, make_tiny_model, sentences, tiny_config
+from textslim.compress.onnx_export import export_to_onnx, parity
+from textslim.compress.quantize import quantize_dynamic
 from textslim.compress.unstructured import global_magnitude_prune
-from textslim.distill import DistillationTrainer, _Collator, tokenize_frame
 from textslim.errors import TextslimError
-from textslim.evaluation import count_parameters
 from textslim.forms import STUDENT_FILE
 from textslim.inference import OnnxClassifier, TorchClassifier
-from textslim.onnx_export import export_to_onnx, parity
+from textslim.measure.evaluation import count_parameters
 from textslim.params import DistillParams, Params
-from textslim.quantize import quantize_dynamic
 from textslim.students import build_student
 from textslim.students.layers import LayerParams
 from textslim.students.lora import LoraParams, attention_targets
@@ -22,6 +21,7 @@ from textslim.students.lstm import LstmParams
 from textslim.students.pretrained import PretrainedParams
 from textslim.students.registry import check_recipes, recipe_section
 from textslim.students.setfit import SetfitParams
+from textslim.train.loop import DistillationTrainer, _Collator, tokenize_frame
 
 FRAME = sentences(48, seed=1).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 TEXTS = FRAME["text"].tolist()
@@ -150,11 +150,11 @@ def test_a_new_recipe_is_one_module_and_one_section(teacher, params):
     """The README's example: a recipe registers itself, and build_student and the params find it by name."""
     from dataclasses import dataclass
 
-    from textslim.distill import LossWeights
     from textslim.params import check_param
     from textslim.students import registry
     from textslim.students.layers import build_layer_student
     from textslim.students.registry import BuildContext, Recipe, StudentBuild, register
+    from textslim.train.losses import LossWeights
 
     @dataclass(frozen=True)
     class TinyParams:

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from textslim.bench import Timing, benchmark
-from textslim.report import best_student, markdown_table, variant_rows, with_timings
+from textslim.measure.bench import Timing, benchmark
+from textslim.measure.report import best_student, markdown_table, variant_rows, with_timings
 
 
 def _metrics(accuracy, size, params=1000):
@@ -96,7 +96,7 @@ def test_benchmark_times_each_thread_count_and_batch_size_in_one_rotation():
 
 
 def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():
-    from textslim.report import recipe_notes
+    from textslim.measure.report import recipe_notes
 
     forms = {"distilled-fp32": {"accuracy": 0.80}, "onnx-int8": {"accuracy": 0.79}}
     students = {
@@ -112,8 +112,8 @@ def test_recipe_notes_give_setfits_gap_closed_and_loras_trainable_share():
 
 
 def test_header_calls_only_layer_subsets_k_layer_students():
+    from textslim.measure.report import describe_students
     from textslim.params import load_params
-    from textslim.report import describe_students
     from textslim.students.layers import LayerParams
 
     params = load_params("params.yaml")
@@ -146,7 +146,7 @@ def test_teacher_int8_is_a_row_a_reference_and_never_the_best_student():
 
 
 def test_compression_and_baseline_lines_say_what_was_done():
-    from textslim.report import baseline_line, compression_lines
+    from textslim.measure.report import baseline_line, compression_lines
 
     structured = {"method": "structured", "params_before": 17_400_000, "params": 7_900_000,
                   "vocabulary": {"vocab_before": 30522, "vocab_after": 15540, "test_texts_with_dropped_tokens": 0.286},
@@ -166,7 +166,7 @@ def test_compression_and_baseline_lines_say_what_was_done():
 
 
 def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
-    from textslim.report import hardware_lines
+    from textslim.measure.report import hardware_lines
 
     timing = {"batch1_ms_median": 2.0, "batch1_ms_threads1": 3.0, "batch1_ms_threads2": 2.0,
               "texts_per_s_batch1": 500.0, "texts_per_s_batch8": 1000.0, "texts_per_s_batch32": 1600.0}

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from tests.tiny import sentences, tiny_config
+from textslim.compress.onnx_export import export_to_onnx
+from textslim.compress.quantize import detect_preset, operand_types, quantization_config
 from textslim.cpu import int8_path
-from textslim.onnx_export import export_to_onnx
-from textslim.quantize import detect_preset, operand_types, quantization_config
-from textslim.roofline import (
+from textslim.measure.roofline import (
     Peaks,
     Work,
     _lstm_flops,
@@ -124,7 +124,7 @@ def test_op_times_profile_the_graphs_ops(tiny_teacher, tmp_path):
 
 def test_where_the_time_goes_splits_a_call_into_tokenizer_overhead_and_kernels(tiny_teacher, tmp_path):
     from textslim.inference import OnnxClassifier
-    from textslim.roofline import where_the_time_goes
+    from textslim.measure.roofline import where_the_time_goes
 
     export_to_onnx(tiny_teacher, tmp_path)
     classifier = OnnxClassifier(tmp_path, "model.onnx", 32, threads=1)

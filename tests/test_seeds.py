@@ -5,7 +5,7 @@ import pytest
 from tests.scripts import load_script
 from textslim.cli import run_stage
 from textslim.errors import TextslimError
-from textslim.seeds import aggregate, runs_from_exp_show, seeds_markdown, within_spread
+from textslim.measure.seeds import aggregate, runs_from_exp_show, seeds_markdown, within_spread
 
 
 def _row(seed, a, b, name=None, rev="workspace", state=None):

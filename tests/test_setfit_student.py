@@ -7,12 +7,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from tests.tiny import LABELS, sentences
+from textslim.compress.onnx_export import export_to_onnx
+from textslim.compress.quantize import quantize_dynamic
 from textslim.compress.unstructured import global_magnitude_prune
 from textslim.errors import TextslimError
 from textslim.forms import STUDENT_FILE
 from textslim.inference import OnnxClassifier
-from textslim.onnx_export import export_to_onnx
-from textslim.quantize import quantize_dynamic
 from textslim.students.setfit import SetFitClassifier, SetfitParams, build_setfit_student, to_classifier
 
 FRAME = sentences(40, seed=3).assign(label=lambda f: (f["label"] == "pos").astype("int64"))

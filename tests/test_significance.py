@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textslim.significance import accuracy_difference_interval
+from textslim.measure.significance import accuracy_difference_interval
 
 
 def _pair(n: int, only_variant_right: int, only_reference_right: int, both_right: int):
@@ -50,7 +50,7 @@ def test_mismatched_lengths_are_refused():
 
 
 def test_every_model_row_gets_its_interval_from_its_own_predictions(tmp_path):
-    from textslim.significance import with_accuracy_intervals
+    from textslim.measure.significance import with_accuracy_intervals
 
     labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
     teacher = np.array([0, 1, 0, 1, 0, 1, 0, 0])  # 7 of 8
@@ -72,7 +72,7 @@ def test_every_model_row_gets_its_interval_from_its_own_predictions(tmp_path):
 
 def test_a_missing_predictions_file_names_the_stage_that_writes_it(tmp_path):
     from textslim.errors import TextslimError
-    from textslim.significance import with_accuracy_intervals
+    from textslim.measure.significance import with_accuracy_intervals
 
     rows = [{"name": "s-int8", "student": "s", "form": "onnx-int8", "runtime": "onnxruntime"}]
     with pytest.raises(TextslimError, match=r"s\.csv is missing: the evaluate stage writes it"):
@@ -80,7 +80,7 @@ def test_a_missing_predictions_file_names_the_stage_that_writes_it(tmp_path):
 
 
 def test_the_summary_reads_the_best_students_interval_against_one_point():
-    from textslim.report import within_points
+    from textslim.measure.report import within_points
 
     def row(low, high):
         return {"delta_accuracy_ci95_low": low / 100, "delta_accuracy_ci95_high": high / 100}

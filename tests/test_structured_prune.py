@@ -9,12 +9,12 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.tiny import FILLER, NEGATIVE, POSITIVE, sentences, tiny_config, write_vocab
+from textslim.compress.onnx_export import export_to_onnx, parity
+from textslim.compress.quantize import quantize_dynamic
 from textslim.compress.structured import StructuredScores, encoder_layers, importance_scores, prune_structured
 from textslim.errors import TextslimError
 from textslim.forms import write_model_files
 from textslim.inference import OnnxClassifier
-from textslim.onnx_export import export_to_onnx, parity
-from textslim.quantize import quantize_dynamic
 
 ARCHS = ["bert", "mpnet"]
 DATA = sentences(48, seed=5)

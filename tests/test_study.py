@@ -10,8 +10,8 @@ import pytest
 from tests.tiny import LABELS, make_tiny_model, sentences
 from textslim.compress.deploy import deploy
 from textslim.forms import STUDENT_FILE
+from textslim.measure.study import Variant, markdown, measure
 from textslim.params import Params, PruneParams
-from textslim.study import Variant, markdown, measure
 
 
 class _Fixed:
@@ -57,7 +57,7 @@ def test_deploy_prunes_exports_and_quantizes_a_student(tmp_path):
 @pytest.mark.slow  # exports, optimizes and times the graph at every level
 def test_graph_optimization_study_measures_every_level_fp32_and_int8(tmp_path, tiny_teacher):
     from tests.scripts import load_script
-    from textslim.onnx_export import export_to_onnx
+    from textslim.compress.onnx_export import export_to_onnx
 
     export_to_onnx(tiny_teacher, tmp_path / "onnx")
     (tmp_path / "onnx" / STUDENT_FILE).write_text(json.dumps({"max_length": 24}))
@@ -92,9 +92,9 @@ def test_int8_presets_table_has_every_model_and_preset_with_the_true_types(tmp_p
     import argparse
 
     from tests.scripts import load_script
+    from textslim.compress.onnx_export import export_to_onnx
     from textslim.cpu import describe_cpu
     from textslim.data import write_prepared
-    from textslim.onnx_export import export_to_onnx
 
     export_to_onnx(tiny_teacher, tmp_path / "tiny")
     (tmp_path / "tiny" / STUDENT_FILE).write_text(json.dumps({"max_length": 24}))

@@ -93,7 +93,7 @@ def test_unseen_word_is_spelled_out_not_unk(trimmed):
 def test_save_load_and_onnx_export(trimmed, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from textslim.onnx_export import export_to_onnx, parity
+    from textslim.compress.onnx_export import export_to_onnx, parity
 
     saved = tmp_path / "trimmed"
     trimmed["model"].save_pretrained(saved)

@@ -14,12 +14,13 @@ def run_stage(main: Callable[[], None], relaunch: Callable[[], None] | None = No
     """Run a stage's main(); a TextslimError becomes one line on stderr and exit code 2.
 
     relaunch: called first, inside the same error handling. The training stages pass
-    textslim.distributed.relaunch_under_torchrun, which re-runs the stage under torchrun when TEXTSLIM_NPROC > 1;
+    textslim.train.distributed.relaunch_under_torchrun, which re-runs the stage under torchrun when TEXTSLIM_NPROC > 1;
     every other stage runs in one process. (Passed in, not imported here: this module is plumbing below everything.)
     """
     # Root at WARNING: ONNX Runtime's quantizer logs a line per tensor at INFO through the root logger.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for name in ("__main__", "textslim"):  # progress from one process: rank 0 under torchrun (textslim.distributed)
+    # Progress from one process: rank 0 under torchrun (textslim.train.distributed).
+    for name in ("__main__", "textslim"):
         logging.getLogger(name).setLevel(logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING)
     # Offline by design: a hub lookup must fail fast instead of hanging on a closed network.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

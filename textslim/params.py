@@ -5,24 +5,17 @@ Every check fails with a TextslimError naming the key (`distill.alpha`) and what
 
 import dataclasses
 import os
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from textslim.errors import TextslimError
+from textslim.param_types import build_section, check_param
 
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
-
-
-def check_param(ok: bool, key: str, allowed: str, value: Any) -> None:
-    """Raise the one-line params error naming key, the value and what is allowed, unless ok."""
-    if not ok:
-        raise TextslimError(f"params: {key} = {value!r} is not allowed; expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -257,51 +250,6 @@ class Params:
     # code is not a dependency of prepare_data or the teacher). textslim.students.registry checks and reads them:
     # recipe_section(params, name), check_recipes(params).
     recipes: dict[str, Any] = field(default_factory=dict)
-
-
-T = TypeVar("T")
-_YAML11_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check a YAML value against a dataclass field's type; ints are accepted where floats are expected."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        annotation = next(a for a in options if a is not type(None))
-        origin = typing.get_origin(annotation)
-    if origin is tuple:
-        check_param(isinstance(value, list | tuple), key, "a list", value)
-        return tuple(_coerce(v, typing.get_args(annotation)[0], key) for v in value)
-    if annotation is float:
-        if isinstance(value, str) and _YAML11_EXPONENT.fullmatch(value):
-            value = float(value)  # `dvc exp run -S lr=3e-5` writes 3e-05, which PyYAML (YAML 1.1) reads as a string
-        check_param(isinstance(value, int | float) and not isinstance(value, bool), key, "a number", value)
-        return float(value)
-    if annotation is int:
-        check_param(isinstance(value, int) and not isinstance(value, bool), key, "an integer", value)
-        return value
-    if annotation is bool:
-        check_param(isinstance(value, bool), key, "true or false", value)
-        return value
-    if annotation is str:
-        check_param(isinstance(value, str), key, "a string", value)
-        return value
-    return value
-
-
-def build_section(cls: type[T], raw: Any, section: str) -> T:
-    """A params section's dataclass from its YAML mapping: unknown keys and wrongly typed values are errors."""
-    check_param(isinstance(raw, dict), section, "a mapping", raw)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise TextslimError(f"params: unknown key {section}.{unknown[0]}; known keys: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    values = {name: _coerce(value, hints[name], f"{section}.{name}") for name, value in raw.items()}
-    return cls(**values)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

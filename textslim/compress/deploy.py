@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textslim.compress.onnx_export import export_folder
+from textslim.compress.quantize import quantize_folder
 from textslim.compress.student import prune_folder
-from textslim.onnx_export import export_folder
 from textslim.params import Params, PruneParams
-from textslim.quantize import quantize_folder
 
 
 @dataclass

@@ -19,10 +19,11 @@ from textslim.atomic import write_json
 from textslim.compress.structured import encoder_layers, importance_scores, prune_structured
 from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
 from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
-from textslim.distill import LossWeights, tokenize_frame, train_classifier
 from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
 from textslim.inference import load_torch_model
 from textslim.params import Params, PruneParams, TrainParams
+from textslim.train.loop import tokenize_frame, train_classifier
+from textslim.train.losses import LossWeights
 
 log = logging.getLogger(__name__)
 TRANSFORMER_TYPES = ("bert", "mpnet")  # the encoders head/neuron surgery and vocabulary trimming apply to

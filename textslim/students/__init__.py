@@ -1,7 +1,7 @@
 """Student recipes: every module of this package is imported here, and each recipe module registers itself
 (textslim.students.registry). Adding a recipe means adding one module and one params section.
 
-Every recipe then goes through the same training loop (textslim.distill.train_classifier).
+Every recipe then goes through the same training loop (textslim.train.loop.train_classifier).
 """
 
 import importlib

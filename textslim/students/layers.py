@@ -106,7 +106,7 @@ def _register(strategy: str) -> None:
     def build(ctx: BuildContext) -> StudentBuild:
         from dataclasses import replace
 
-        from textslim.distill import LossWeights
+        from textslim.train.losses import LossWeights
 
         cfg = ctx.section
         depth = ctx.teacher.config.num_hidden_layers

@@ -86,7 +86,7 @@ def build_lora_student(teacher: PreTrainedModel, teacher_tokenizer: PreTrainedTo
 
 
 def _build(ctx: BuildContext) -> StudentBuild:
-    from textslim.distill import LossWeights
+    from textslim.train.losses import LossWeights
 
     cfg, distill = ctx.section, ctx.params.distill
     model, tokenizer, recipe = build_lora_student(ctx.teacher, ctx.teacher_tokenizer, ctx.labels, cfg)

@@ -182,7 +182,7 @@ def build_lstm_student(train_texts: list[str], labels: list[str], embeddings: st
 
 
 def _build(ctx: BuildContext) -> StudentBuild:
-    from textslim.distill import LossWeights
+    from textslim.train.losses import LossWeights
 
     lp = ctx.section
     student, tokenizer, recipe = build_lstm_student(ctx.train_texts, ctx.labels, lp.embeddings, lp.embedding_dim,

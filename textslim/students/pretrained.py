@@ -33,7 +33,7 @@ def build_pretrained_student(reference: str, labels: list[str], key: str = "pret
 
 
 def _build(ctx: BuildContext) -> StudentBuild:
-    from textslim.distill import LossWeights
+    from textslim.train.losses import LossWeights
 
     student, tokenizer, recipe = build_pretrained_student(ctx.section.model, ctx.labels)
     kd = LossWeights.from_alpha(ctx.params.distill.alpha, ctx.params.distill.temperature)

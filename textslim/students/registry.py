@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from textslim.errors import TextslimError
-from textslim.params import Params, build_section
+from textslim.param_types import build_section
+from textslim.params import Params
 
 
 @dataclass
@@ -23,7 +24,7 @@ class StudentBuild:
     model: Any  # a transformers PreTrainedModel (or a peft model, merged after training)
     tokenizer: Any  # the tokenizer the student reads text with: the teacher's or its own
     train: Any  # TrainParams: epochs, learning rates, max_length, ...
-    loss: Any  # textslim.distill.LossWeights
+    loss: Any  # textslim.train.loop.LossWeights
     recipe: dict  # how it was made, recorded beside the model
     train_rows: list[int] | None = None  # the training rows it distils on; None: all of them
     # An intermediate-layer loss (loss.hidden > 0) runs the teacher in the training step: which student layer

@@ -132,7 +132,7 @@ def build_setfit_student(splits: dict[str, pd.DataFrame], labels: list[str], cfg
 
 
 def _build(ctx: BuildContext) -> StudentBuild:
-    from textslim.distill import LossWeights
+    from textslim.train.losses import LossWeights
 
     seed = ctx.params.distill.seed
     model, tokenizer, unlabelled, recipe = build_setfit_student(ctx.splits, ctx.labels, ctx.section, seed)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from textslim.bench import Timing
 from textslim.forms import ONNX_INT8, SKLEARN, TEACHER, Form, form_named
+from textslim.measure.bench import Timing
 from textslim.params import CompareParams, Params
 from textslim.students.registry import get_recipe, recipe_section
 

@@ -3,7 +3,7 @@
 TEXTSLIM_NPROC=N (default 1) makes a training stage (one that passes relaunch_under_torchrun to
 textslim.cli.run_stage: finetune_teacher and distill_student) re-run its own command line under
 `python -m torch.distributed.run --standalone --nproc_per_node N`. Every process then runs the same stage script and
-the same training loop (textslim.distill.train_classifier): the Trainer reads torchrun's RANK, LOCAL_RANK and
+the same training loop (textslim.train.loop.train_classifier): the Trainer reads torchrun's RANK, LOCAL_RANK and
 WORLD_SIZE and wraps the model in DistributedDataParallel, NCCL between GPUs (one process per GPU), gloo between
 CPU processes. A stage started by torchrun directly trains the same way.
 

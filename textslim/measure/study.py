@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from textslim.bench import benchmark
 from textslim.data import read_prepared
-from textslim.evaluation import deployed_bytes, predict
 from textslim.forms import ONNX_INT8, TEACHER, Form, read_student_record
 from textslim.inference import TextClassifier, load
+from textslim.measure.bench import benchmark
+from textslim.measure.evaluation import deployed_bytes, predict
+from textslim.measure.significance import accuracy_difference_interval
 from textslim.metrics import classification_metrics
 from textslim.params import Params, load_params
-from textslim.significance import accuracy_difference_interval
 
 
 @dataclass
@@ -69,7 +69,7 @@ def variant(form: Form, directory: Path, max_length: int) -> "Variant":
 
 def measure(variants: dict[str, Variant], test: pd.DataFrame, labels: list[str], latency_texts: int) -> pd.DataFrame:
     """One row per variant: accuracy, MB on disk, batch-1 median ms, texts/s, and ratios against the first variant,
-    with the paired 95% interval of the accuracy difference to it (textslim.significance)."""
+    with the paired 95% interval of the accuracy difference to it (textslim.measure.significance)."""
     texts = test["text"].tolist()
     threads = torch.get_num_threads()
     timings = benchmark({name: {threads: v.classifier} for name, v in variants.items()}, texts[:latency_texts],

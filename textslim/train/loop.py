@@ -1,4 +1,5 @@
-"""The knowledge-distillation loss and the ONE training loop every torch classifier uses (teacher included).
+"""The ONE training loop every torch classifier uses (teacher included), with the distillation losses
+(textslim.train.losses).
 
 The loop is the HF Trainer; distillation is only a different compute_loss, so the teacher (alpha = 0, no teacher
 logits) and every student share optimisation, early stopping, checkpoint selection and logging.
@@ -6,13 +7,11 @@ logits) and every student share optimisation, early stopping, checkpoint selecti
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from datasets import Dataset
 from transformers import (
     DataCollatorWithPadding,
@@ -23,61 +22,13 @@ from transformers import (
     TrainingArguments,
 )
 
-from textslim import distributed
 from textslim.metrics import eval_metrics
 from textslim.params import TrainParams
+from textslim.train import distributed
+from textslim.train.losses import LossWeights, hidden_state_loss, kd_loss
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """hard: CE(labels); soft: T^2 * KL(teacher_T || student_T); sequence: CE(teacher's argmax);
-    hidden: MSE between each student layer's hidden states and those of the teacher layer matched to it."""
-
-    hard: float = 1.0
-    soft: float = 0.0
-    sequence: float = 0.0
-    temperature: float = 1.0
-    hidden: float = 0.0
-
-    @classmethod
-    def from_alpha(cls, alpha: float, temperature: float) -> "LossWeights":
-        """The classic mix: (1 - alpha) * CE(labels) + alpha * T^2 * KL."""
-        return cls(hard=1 - alpha, soft=alpha, temperature=temperature)
-
-
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
-            weights: LossWeights) -> torch.Tensor:
-    """hard * CE(student, labels) + soft * T^2 * KL(softmax(teacher/T) || softmax(student/T))
-    + sequence * CE(student, argmax teacher)."""
-    loss = weights.hard * F.cross_entropy(student_logits, labels)
-    if teacher_logits is None:
-        return loss
-    t = weights.temperature
-    if weights.soft:
-        kl = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits / t, dim=-1),
-                      reduction="batchmean", log_target=True)
-        # T^2 keeps the soft term's gradient scale independent of T (Hinton et al., 2015).
-        loss = loss + weights.soft * t**2 * kl
-    if weights.sequence:
-        # The teacher's hard decisions as labels: Tang et al.'s "distilling BERT into a BiLSTM" recipe.
-        loss = loss + weights.sequence * F.cross_entropy(student_logits, teacher_logits.argmax(-1))
-    return loss
-
-
-def hidden_state_loss(student_hidden: tuple[torch.Tensor, ...], teacher_hidden: tuple[torch.Tensor, ...],
-                      layer_map: list[int], attention_mask: torch.Tensor) -> torch.Tensor:
-    """TinyBERT's intermediate-layer loss: the mean over matched pairs of the MSE between hidden states.
-
-    hidden_states[0] is the embedding output and [i + 1] layer i's, in both models; the embeddings are matched to the
-    teacher's, student layer i to teacher layer layer_map[i]. Padding positions are left out of the mean.
-    """
-    mask = attention_mask.unsqueeze(-1).to(student_hidden[0].dtype)
-    count = mask.sum() * student_hidden[0].shape[-1]
-    pairs = [(0, 0)] + [(i + 1, t + 1) for i, t in enumerate(layer_map)]
-    return torch.stack([(((student_hidden[s] - teacher_hidden[t]) ** 2) * mask).sum() / count
-                        for s, t in pairs]).mean()
+LABELS_ONLY = LossWeights()  # cross-entropy on the gold labels alone: how the teacher trains
 
 
 class DistillationTrainer(Trainer):
@@ -85,7 +36,7 @@ class DistillationTrainer(Trainer):
     loss_weights.hidden > 0, the teacher's hidden states (the teacher then runs, gradient-free, in the training step).
     """
 
-    def __init__(self, *args, loss_weights: LossWeights = LossWeights(), teacher=None, layer_map=None, **kwargs):
+    def __init__(self, *args, loss_weights: LossWeights = LABELS_ONLY, teacher=None, layer_map=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_weights = loss_weights
         if loss_weights.hidden and (teacher is None or layer_map is None):
@@ -175,12 +126,12 @@ def epoch_curves_callback(live_dir: Path):
 
 def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, train: Dataset,
                      validation: Dataset, params: TrainParams, seed: int, live_dir: Path | None = None,
-                     loss_weights: LossWeights = LossWeights(), teacher: PreTrainedModel | None = None,
+                     loss_weights: LossWeights = LABELS_ONLY, teacher: PreTrainedModel | None = None,
                      layer_map: list[int] | None = None) -> list[dict]:
     """Train in place; keep the epoch with the best validation macro-F1. Returns the per-epoch eval log.
 
     teacher and layer_map are needed only for an intermediate-layer loss (loss_weights.hidden > 0). Under torchrun
-    (textslim.distributed) every process trains its share of each batch; only rank 0 returns, the others exit.
+    (textslim.train.distributed) every process trains its share of each batch; only rank 0 returns, the others exit.
     """
     batch_size = distributed.per_device_batch_size(params)  # params.batch_size in one process
     callbacks = [EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience)]

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from textslim.compress.quantize import operand_types, operands_label, quantization_config
 from textslim.forms import ONNX_INT8, PRUNED, TEACHER, form_named, model_folder
 from textslim.inference import ort_session
-from textslim.quantize import operand_types, operands_label, quantization_config
 
 PROBE_SIZE = 1024  # square GEMMs this big reach the kernels' peak on a CPU; the model's own GEMMs are far smaller
 PROBE_REPEATS = 10
