@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -255,6 +256,19 @@ def test_summary_names_that_would_leave_the_models_root_are_refused(tmp_path: Pa
     summary = write_summary(tmp_path, [{"name": "x-int8", "form": "onnx-int8", "student": student}])
     with pytest.raises(TextslimError, match="variant 'x-int8': student name .* is not a plain name"):
         create_app(summary, root=tmp_path)
+
+
+def test_a_broken_model_file_is_one_line_naming_the_model(tmp_path: Path, tiny_root: Path) -> None:
+    """ONNX Runtime's errors for a truncated graph are no OSError: they still become one TextslimError line."""
+    from textslim.serve.app import create_app
+
+    folder = shutil.copytree(tiny_root / "models" / "quantized" / "tiny", tmp_path / "models" / "quantized" / "tiny")
+    graph = folder / "model_quantized.onnx"
+    graph.write_bytes(graph.read_bytes()[:1000])
+    summary = write_summary(tmp_path, [{"name": "tiny-int8", "form": "onnx-int8", "student": "tiny"}])
+    with pytest.raises(TextslimError, match="model 'tiny-int8': cannot load onnx-int8 from .*") as failed:
+        create_app(summary, root=tmp_path)
+    assert "\n" not in str(failed.value)
 
 
 def test_missing_summary_is_an_error_at_create_app(tmp_path: Path) -> None:

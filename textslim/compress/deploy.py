@@ -27,8 +27,8 @@ def export_and_quantize(model_dir: Path, out: Path, params: Params, splits: dict
                         ) -> tuple[Path, Path]:
     """model_dir -> out/onnx (fp32) and out/int8, as the export_onnx and quantize stages make them."""
     onnx, int8 = out / "onnx", out / "int8"
-    onnx.mkdir(parents=True)
-    int8.mkdir()
+    onnx.mkdir(parents=True, exist_ok=True)
+    int8.mkdir(exist_ok=True)
     export_folder(model_dir, onnx, params.export_onnx,
                   splits["test"]["text"].head(params.export_onnx.parity_texts).tolist())
     quantize_folder(onnx, int8, params.quantize, splits["train"]["text"].tolist(), params.seed)
@@ -39,7 +39,7 @@ def deploy(student: Path, out: Path, prune: PruneParams, params: Params, splits:
            teacher_logits: dict[str, np.ndarray]) -> Deployed:
     """The student pruned with `prune` (vocabulary, heads, neurons, recovery), exported and quantized under out/."""
     pruned = out / "pruned"
-    pruned.mkdir(parents=True)
+    pruned.mkdir(parents=True, exist_ok=True)
     report = prune_folder(student, pruned, replace(params, prune=prune), splits, teacher_logits)
     onnx, int8 = export_and_quantize(pruned, out, params, splits)
     return Deployed(pruned, onnx, int8, report)

@@ -202,7 +202,7 @@ def create_app(
         return {"status": "ok", "models": len(runtimes)}
 
     @app.get("/models")
-    def models() -> dict[str, Any]:
+    def list_models() -> dict[str, Any]:
         """Every loaded model with its figures from the pipeline's summary."""
         return {
             "best_student": summary.get("best_student"),

@@ -49,8 +49,12 @@ class ServedModel:
             # Requests take turns (one inference thread); idle ONNX Runtime threads must not spin and take the cores
             # that the event loop, the tokenizer and the next request need on a small machine.
             self.classifier = load(form, folder, None, threads, spinning=False)
-        except (OSError, ValueError, RuntimeError) as err:  # a missing or broken file, in whichever library
-            raise TextslimError(f"model {name!r}: cannot load {form.name} from {folder}: {err}") from err
+        except TextslimError as err:
+            raise TextslimError(f"model {name!r}: {err}") from err
+        except Exception as err:  # noqa: BLE001  a missing or broken file, in whichever library (ONNX Runtime's
+            # errors for a truncated graph derive from Exception alone): one line, not a traceback
+            raise TextslimError(f"model {name!r}: cannot load {form.name} from {folder}: "
+                                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
         own = self.classifier.max_length  # the model's own limit
         # Serve at the sequence length the pipeline measured with, so the summary's figures describe what runs here.
         self.max_length = self.classifier.max_length = min(max_length, own) if max_length else own
