@@ -5,7 +5,8 @@ import logging
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
-from textslim.data import clean_counted, encode_labels, load_source, split, write_prepared
+from textslim.data import write_prepared
+from textslim.sources import clean_counted, encode_labels, load_source, split, unlabelled_at
 from textslim.data_report import build_report, length_stats, load_tokenizer, token_lengths
 from textslim.params import load_params
 
@@ -31,7 +32,7 @@ def main() -> None:
               "splits": {name: length_stats(token_lengths(part["text"].tolist(), tokenizer), max_length)
                          for name, part in parts.items()}}
     report = build_report(params.data.source, len(source), drops, len(frame), parts, labels, tokens,
-                          few_shot=params.data.shots_per_class is not None)
+                          few_shot=params.data.shots_per_class is not None, missing_label_at=unlabelled_at(source))
     with atomic_dir(args.out) as tmp:
         write_prepared(splits, labels, tmp)
         write_json(args.report_out, report)  # inside the block: a failure here leaves the old data in place

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.tiny import sentences, write_vocab
-from textslim.data import clean, clean_counted, encode_labels, load_source, split
+from textslim.sources import clean, clean_counted, encode_labels, label_order, load_source, split, unlabelled_at
 from textslim.data_report import build_report, class_warnings, data_report_lines, length_stats, token_lengths
 from textslim.errors import TextslimError
 from textslim.params import DataParams
@@ -280,3 +280,43 @@ def test_prepare_data_stage_with_all_labels_blank_writes_nothing(tmp_path, tiny_
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: data.label_column: all 30 labels are missing or blank"
     assert not (tmp_path / "prepared").exists() and not (tmp_path / "metrics").exists()
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_csv_reads_as_its_records_even_with_bare_carriage_returns_in_texts(tmp_path, line_end):
+    # pandas' to_csv leaves a text holding a bare \r unquoted; the default reader split such a record in two.
+    texts = [f"tweet {i}\rsecond part {i}" if i % 3 == 0 else f"tweet {i}" for i in range(30)]
+    texts[4] = "a quoted, multi-line\ntext"
+    frame = pd.DataFrame({"label": ["pos", "neg"] * 15, "text": texts})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False, lineterminator=line_end)
+    loaded = load_source(_params(path))
+    assert len(loaded) == 30 and loaded["text"].tolist() == texts  # no fragment, no text cut at the \r
+    assert loaded["label"].tolist() == frame["label"].tolist()  # the last field keeps no \r of a \r\n file
+    assert loaded["where"].tolist()[3:6] == ["line 5", "line 6", "line 8"]  # record 5 spans two lines
+
+
+def test_rows_without_a_label_are_named_by_their_line_in_the_report(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\ngood,pos\n"two\nlines",\nbad,neg\n\nx, \ny,\nz,\nw,\nv,\nlast,pos\n')
+    source = load_source(_params(path))
+    cleaned, drops = clean_counted(source)
+    assert len(source) == 9 and drops["missing_label"] == 6  # the blank line is no record
+    where = unlabelled_at(source)
+    assert where == ["line 3", "line 7", "line 8", "line 9", "line 10"]  # the first five
+    parts = {name: cleaned for name in ("train", "validation", "test")}
+    report = build_report("src", len(source), drops, len(cleaned), parts, ["neg", "pos"], None,
+                          missing_label_at=where)
+    assert report["rows_read"] == 9 and report["missing_label_at"] == where
+    assert "6 missing or blank labels (the first at line 3, line 7, line 8, line 9, line 10)" in \
+        data_report_lines(report)[0]
+
+
+def test_integer_labels_keep_their_numeric_order():
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(120)], "label": [str(i % 12) for i in range(120)]})
+    parts = {name: frame for name in ("train", "validation", "test")}
+    encoded, labels = encode_labels(parts)
+    assert labels == [str(i) for i in range(12)]  # "2" before "10", not text order
+    assert encoded["train"]["label"].tolist() == [i % 12 for i in range(120)]
+    assert label_order(["-1", "1", "0"]) == ["-1", "0", "1"]
+    assert label_order(["10", "2", "b"]) == ["10", "2", "b"]  # not all integers: text order

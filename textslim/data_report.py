@@ -74,17 +74,19 @@ def class_warnings(counts: dict[str, dict[str, int]], few_shot: bool) -> list[st
 
 def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: int,
                  splits: dict[str, pd.DataFrame], labels: list[str], tokens: dict | None,
-                 few_shot: bool = False) -> dict:
+                 few_shot: bool = False, missing_label_at: Sequence[str] = ()) -> dict:
     """metrics/data.json. `splits` hold label names (before encoding); `tokens` is {tokenizer, max_length,
     splits: {split: length_stats}} or None. Rows a train limit (max_train_samples, shots_per_class) left out are
-    counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + left_out_by_train_limit."""
+    counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + left_out_by_train_limit.
+    `missing_label_at` names where the first rows with a text but no label are ("line 7"), for the user to find."""
     counts = class_counts(splits, labels)
     used = sum(len(part) for part in splits.values())
     warnings = class_warnings(counts, few_shot)
     for line in warnings:
         log.warning("data: %s", line)
     report = {"source": source, "rows_read": int(rows_read), "dropped": {k: int(v) for k, v in drops.items()},
-              "rows_kept": int(rows_kept), "left_out_by_train_limit": int(rows_kept - used),
+              "missing_label_at": list(missing_label_at), "rows_kept": int(rows_kept),
+              "left_out_by_train_limit": int(rows_kept - used),
               "split_sizes": {name: int(len(part)) for name, part in splits.items()},
               "labels": list(labels), "class_counts": counts}
     if tokens is not None:
@@ -97,13 +99,18 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
+def _first_at(where: list[str] | None) -> str:
+    return f" (the first at {', '.join(where)})" if where else ""
+
+
 def data_report_lines(report: dict) -> list[str]:
     """The report as markdown for reports/summary.md: a sentence on what was read and dropped, a table per split
     (sizes, classes, how much max_length cuts), and the warnings."""
     dropped = report["dropped"]
     lines = [f"Data `{report['source']}`: {_n(report['rows_read'])} rows read; dropped "
              f"{_n(dropped.get('empty_text', 0))} empty texts, {_n(dropped.get('missing_label', 0))} missing or blank "
-             f"labels, {_n(dropped.get('duplicate_text', 0))} duplicate texts; {_n(report['rows_kept'])} kept"
+             f"labels{_first_at(report.get('missing_label_at'))}, {_n(dropped.get('duplicate_text', 0))} duplicate "
+             f"texts; {_n(report['rows_kept'])} kept"
              + (f", {_n(report['left_out_by_train_limit'])} of them left out of training by the train limit"
                 if report.get("left_out_by_train_limit") else "") + ".", ""]
     labels = report["labels"]
