@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.textslim-installed
 PORT ?= 8000
-# Offline by design: a hub lookup fails at once instead of hanging on a closed network.
-export HF_HUB_OFFLINE := 1
+# Offline by default: a hub lookup fails at once instead of hanging on a closed network. A user's own setting wins
+# (`HF_HUB_OFFLINE=0 make repro` to fetch a hub-id teacher).
+export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

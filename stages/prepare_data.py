@@ -6,9 +6,9 @@ import logging
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
 from textslim.data import write_prepared
-from textslim.sources import clean_counted, encode_labels, load_source, split, unlabelled_at
 from textslim.data_report import build_report, length_stats, load_tokenizer, token_lengths
 from textslim.params import load_params
+from textslim.sources import clean_counted, encode_labels, load_source, split, unlabelled_at
 
 log = logging.getLogger(__name__)
 

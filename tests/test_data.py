@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from tests.tiny import sentences, write_vocab
-from textslim.sources import clean, clean_counted, encode_labels, label_order, load_source, split, unlabelled_at
 from textslim.data_report import build_report, class_warnings, data_report_lines, length_stats, token_lengths
 from textslim.errors import TextslimError
 from textslim.params import DataParams
+from textslim.sources import clean, clean_counted, encode_labels, label_order, load_source, split, unlabelled_at
 
 
 def _params(source, **kw) -> DataParams:

@@ -80,6 +80,13 @@ def _mpnet_dir() -> Path:
     return target
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether a hub model was downloaded before (transformers then loads it offline, at the cached revision)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
 def resolve_model(reference: str, key: str = "model") -> Path | str:
     """Turn a model reference into something from_pretrained accepts, failing with a message that names `key`."""
     if reference.startswith("builtin:"):
@@ -99,8 +106,8 @@ def resolve_model(reference: str, key: str = "model") -> Path | str:
         raise TextslimError(f"{key}: {reference!r} is not a model directory")
     if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", reference) is None:
         raise TextslimError(f"{key}: {reference!r} is neither a directory, a built-in nor a hub id")
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") and not _in_hub_cache(reference):
         raise TextslimError(f"{key}: {reference!r} looks like a hub id, but this machine is offline "
-                            f"(HF_HUB_OFFLINE is set); use a local directory or one of: "
+                            "(HF_HUB_OFFLINE is set) and it is not in the hub cache; use a local directory or one of: "
                             + ", ".join(f"builtin:{n}" for n in BUILTIN_MODELS))
     return reference

@@ -29,6 +29,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return None
         annotation = next(a for a in options if a is not type(None))
         origin = typing.get_origin(annotation)
+    if origin is dict:
+        check_param(isinstance(value, dict), key, "a mapping", value)
+        key_type, value_type = typing.get_args(annotation)
+        return {_coerce(k, key_type, key): _coerce(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         check_param(isinstance(value, list | tuple), key, "a list", value)
         return tuple(_coerce(v, typing.get_args(annotation)[0], key) for v in value)

@@ -67,6 +67,11 @@ class TrainParams:
 class TeacherParams(TrainParams):
     model: str = "builtin:minilm-l6"
     head_dropout: float = 0.1
+    # false: the model is a classifier already fine-tuned for these labels, used as it is (evaluated, its logits
+    # computed; nothing trained)
+    finetune: bool = True
+    # renames from the model's own label names to the data's, where case-insensitive names do not match
+    label_map: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         self.validate_train("teacher")

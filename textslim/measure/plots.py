@@ -69,9 +69,14 @@ def confusion(matrix: list[list[int]], labels: list[str], title: str, path: Path
 
 
 def training_curves(histories: dict[str, list[dict]], path: Path) -> None:
-    """Validation accuracy and training loss per epoch for the teacher and each student."""
+    """Validation accuracy and training loss per epoch for the teacher and each student; a model trained nowhere
+    here (a teacher used as it is) is a legend entry saying so, not an empty curve."""
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, history in histories.items():
+        if not history:
+            for ax in (acc_ax, loss_ax):
+                ax.plot([], [], linestyle="none", marker="x", label=f"{name}: not fine-tuned here")
+            continue
         epochs = [e["epoch"] for e in history]
         acc_ax.plot(epochs, [100 * e["eval_accuracy"] for e in history], marker="o", label=name)
         loss_ax.plot(epochs, [e["eval_loss"] for e in history], marker="o", label=name)
