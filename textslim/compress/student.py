@@ -60,9 +60,16 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
     method = cfg.method if transformer or cfg.method != "structured" else "unstructured"
     report: dict = {"method": method, "requested_method": cfg.method,
                     "params_before": sum(p.numel() for p in model.parameters())}
+    # Where a lever does not know this model type, one line names the fallback (in the log and the report).
+    known, notes = ", ".join(TRANSFORMER_TYPES), []
     if method != cfg.method:
-        report["note"] = f"structured pruning knows {', '.join(TRANSFORMER_TYPES)} encoders, not " \
-                         f"{model.config.model_type}: pruned unstructured (prune.amount) instead"
+        notes.append(f"structured pruning knows {known} encoders, not {model.config.model_type}: pruned "
+                     "unstructured (prune.amount) instead")
+    if cfg.vocabulary == "training" and not transformer:
+        notes.append(f"vocabulary trimming knows {known} tokenizers, not {model.config.model_type}: vocabulary kept "
+                     "whole")
+    if notes:
+        report["note"] = "; ".join(notes)
         log.warning("prune: %s", report["note"])
 
     if cfg.vocabulary == "training" and transformer:

@@ -66,9 +66,21 @@ def reorder_head(model, order: list[int], labels: list[str]) -> None:
     model.config.label2id = {name: i for i, name in enumerate(labels)}
 
 
+# The config key each head reads its dropout from, where it is not BERT's `classifier_dropout`.
+HEAD_DROPOUT_KEYS = {"distilbert": "seq_classif_dropout", "deberta-v2": "cls_dropout"}
+
+
+def head_dropout_key(config: PretrainedConfig) -> str | None:
+    """Which config key sets the classification head's dropout; None where the head reuses the encoder's."""
+    if config.model_type in HEAD_DROPOUT_KEYS:
+        return HEAD_DROPOUT_KEYS[config.model_type]
+    return "classifier_dropout" if hasattr(config, "classifier_dropout") else None  # MPNet's head has none
+
+
 def _set_head_dropout(config: PretrainedConfig, cfg: TeacherParams) -> None:
-    if hasattr(config, "classifier_dropout"):  # BERT-style heads; MPNet's head reuses hidden_dropout_prob
-        config.classifier_dropout = cfg.head_dropout
+    key = head_dropout_key(config)
+    if key is not None:
+        setattr(config, key, cfg.head_dropout)
     else:
         log.warning("teacher.head_dropout: %s heads have no separate dropout; using the encoder's (%s)",
                     config.model_type, getattr(config, "hidden_dropout_prob", getattr(config, "dropout", "n/a")))
