@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,16 @@ FULL_NAME ?= full-profile-$(shell date +%Y%m%d-%H%M%S)
 full-profile: setup
 	$(PY) scripts/run_profile.py --name $(FULL_NAME) --report reports/full-profile.md \
 		--metrics metrics/full-profile.json -- $(FULL_PROFILE)
+
+# Few-shot from the user's side (seed 000's scenario): 8 labelled texts per class train a SetFit teacher; the rest of
+# the training texts, unlabelled, are the students' transfer set. A named experiment like full-profile; the report
+# adds the default run's fully supervised teacher (metrics/summary.json) as a reference row.
+FEW_SHOT := -S data.shots_per_class=8 -S teacher.recipe=setfit -S 'distill.students=[first,spread,lstm]'
+FEW_SHOT_NAME ?= few-shot-$(shell date +%Y%m%d-%H%M%S)
+
+few-shot: setup
+	$(PY) scripts/run_profile.py --name $(FEW_SHOT_NAME) --report reports/few-shot.md \
+		--metrics metrics/few-shot.json --reference metrics/summary.json -- $(FEW_SHOT)
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

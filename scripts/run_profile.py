@@ -10,6 +10,7 @@ stages, whose DVCLive folders are `cache: false` outputs (DVC skips run-caching 
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,14 +28,31 @@ def experiment_ref(name: str) -> str:
     return matches[0]
 
 
+def reference_lines(summary: dict, source: str) -> list[str]:
+    """The teacher rows (PyTorch and INT8) of another run's summary, e.g. the fully supervised default run beside a
+    few-shot profile: accuracy only, since timings from another process and time are not comparable."""
+    rows = [row for row in summary["variants"] if row["name"] in ("teacher", "teacher-int8")]
+    lines = ["## Reference", "",
+             f"The teacher rows of `{source}` (another run; same data, seed and split fractions, so the same test "
+             "split). Its timings are left out: they were measured in another process, at another time.", "",
+             "| model | accuracy | macro-F1 | MB on disk |", "|:--|--:|--:|--:|"]
+    lines += [f"| reference {row['name']} | {100 * row['accuracy']:.2f} | {100 * row['macro_f1']:.2f} | "
+              f"{row['size_mb']:.1f} |" for row in rows]
+    return [*lines, ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True, help="the experiment's name")
     parser.add_argument("--report", required=True, type=Path, help="where to write the experiment's summary.md")
     parser.add_argument("--metrics", required=True, type=Path, help="where to write its summary.json")
+    parser.add_argument("--reference", type=Path, help="a summary.json whose teacher rows the report adds")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then `dvc exp run` options (-S key=value)")
     args = parser.parse_args()
     overrides = [o for o in args.overrides if o != "--"]
+    # Read before the run: the workspace's own summary is the reference, and a long run must not fail at its end.
+    reference = [] if args.reference is None else reference_lines(json.loads(args.reference.read_text()),
+                                                                  str(args.reference))
 
     # Stages run as `python stages/x.py` in the temporary copy: PYTHONPATH=. makes them import that copy's textslim,
     # not the editable install's (the workspace, which may be edited while a long profile runs).
@@ -55,7 +73,7 @@ def main() -> None:
               "the run cache count as the time it took to restore them).\n\n")
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(summary.replace("# textslim summary\n", "# textslim summary: " + args.name + "\n\n"
-                                           + header, 1))
+                                           + header, 1).rstrip("\n") + "\n\n" + "\n".join(reference))
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     args.metrics.write_text(metrics)
     print(f"{args.name}: {minutes:.1f} min; wrote {args.report} and {args.metrics}")

@@ -136,7 +136,9 @@ def main() -> None:
     for name, columns in (("variants.csv", list(points.columns)), ("sizes.csv", ["variant", "size_mb"])):
         with atomic_file(plots / name) as tmp:  # two files: DVC draws one plot per file and stage
             points[columns].to_csv(tmp, index=False)
-    histories = {"teacher": teacher["history"], **{s: m["recipe"]["history"] for s, m in students.items()}}
+    no_epochs = "trained by SetFit: no epoch curves" if teacher.get("recipe") == "setfit" else "not fine-tuned here"
+    histories = {"teacher": teacher["history"] or no_epochs,
+                 **{s: m["recipe"]["history"] for s, m in students.items()}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:
         matrix = students[best["student"]]["confusion"]["forms"][ONNX_INT8.name]

@@ -6,12 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
-from textslim.data import read_prepared
+from textslim.data import read_prepared, read_unlabelled
 from textslim.errors import TextslimError
 from textslim.forms import write_student_record
 from textslim.params import load_params
@@ -19,20 +18,9 @@ from textslim.students import build_student
 from textslim.students.registry import check_recipes
 from textslim.train.distributed import relaunch_under_torchrun
 from textslim.train.loop import tokenize_frame, train_classifier
+from textslim.train.transfer import augmented_texts, transfer_set, unlabelled_logits
 
 log = logging.getLogger(__name__)
-
-
-def with_augmented(frame: pd.DataFrame, logits: np.ndarray, augmented_dir: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The transfer set: the training rows plus the augment stage's texts, which carry the teacher's logits and, for
-    the hard-label term, the teacher's argmax (they have no gold label)."""
-    texts = pd.read_parquet(Path(augmented_dir) / "texts.parquet")
-    if texts.empty:
-        return frame, logits
-    extra_logits = np.load(Path(augmented_dir) / "teacher_logits.npy")
-    extra = pd.DataFrame({"text": texts["text"], "label": extra_logits.argmax(-1)})
-    log.info("transfer set: %d training texts + %d augmented", len(frame), len(extra))
-    return pd.concat([frame[["text", "label"]], extra], ignore_index=True), np.concatenate([logits, extra_logits])
 
 
 def main() -> None:
@@ -63,7 +51,9 @@ def main() -> None:
 
     # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
     rows = build.train_rows if build.train_rows is not None else list(range(len(splits["train"])))
-    transfer, transfer_logits = with_augmented(splits["train"].iloc[rows], logits["train"][rows], args.augmented)
+    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits)),
+                  "augmented": augmented_texts(args.augmented)}
+    transfer, transfer_logits = transfer_set(splits["train"].iloc[rows], logits["train"][rows], unlabelled)
     train = tokenize_frame(transfer, build.tokenizer, build.train.max_length, transfer_logits)
     validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])
     history = train_classifier(build.model, build.tokenizer, train, validation, build.train, params.distill.seed,
@@ -73,9 +63,10 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         student.save_pretrained(tmp)
         build.tokenizer.save_pretrained(tmp)
-        augmented = len(transfer) - len(rows)
-        description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length,
-                       **({"augmented_texts": augmented} if augmented else {}),
+        counts = {key: len(unlabelled[name][0]) for name, key in (("unlabelled", "transfer_unlabelled_texts"),
+                                                                 ("augmented", "augmented_texts"))
+                  if len(unlabelled[name][0])}
+        description = {"strategy": args.strategy, **build.recipe, "max_length": build.train.max_length, **counts,
                        "loss": asdict(build.loss), "history": history}
         write_student_record(tmp, description)
     best = max(history, key=lambda e: e["eval_macro_f1"])

@@ -10,14 +10,14 @@ from transformers import set_seed
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
-from textslim.data import read_prepared
+from textslim.data import read_prepared, read_unlabelled
 from textslim.forms import write_student_record
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.measure.evaluation import evaluate_classifier, model_size
 from textslim.params import load_params
 from textslim.train.distributed import is_main_process, relaunch_under_torchrun
 from textslim.train.loop import tokenize_frame, train_classifier
-from textslim.train.teacher import hub_revision, load_teacher, write_untrained_curves
+from textslim.train.teacher import hub_revision, load_teacher, setfit_teacher, write_untrained_curves
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +37,46 @@ def main() -> None:
     if not cfg.finetune and not is_main_process():
         return  # nothing to train, so nothing to share: rank 0 alone evaluates and writes
     splits, labels = read_prepared(args.data)
+    unlabelled = read_unlabelled(args.data)
     set_seed(params.seed)
-    model, tokenizer = load_teacher(cfg, labels)
-    if cfg.finetune:
-        train = tokenize_frame(splits["train"], tokenizer, cfg.max_length)
-        validation = tokenize_frame(splits["validation"], tokenizer, cfg.max_length)
-        history = train_classifier(model, tokenizer, train, validation, cfg, params.seed,
-                                   live_dir=Path(args.live_dir))
+    history, extra, no_curves = [], {}, None
+    if cfg.recipe == "setfit":
+        model, tokenizer, extra = setfit_teacher(cfg, splits["train"], labels, params.seed)
+        no_curves = "trained by SetFit (contrastive pairs, then the head): no epoch curves"
     else:
-        log.info("teacher.finetune: false: %s is used as it is, no training step", cfg.model)
-        history = []
-    revision = hub_revision(model)
+        model, tokenizer = load_teacher(cfg, labels)
+        if cfg.finetune:
+            train = tokenize_frame(splits["train"], tokenizer, cfg.max_length)
+            validation = tokenize_frame(splits["validation"], tokenizer, cfg.max_length)
+            history = train_classifier(model, tokenizer, train, validation, cfg, params.seed,
+                                       live_dir=Path(args.live_dir))
+        else:
+            log.info("teacher.finetune: false: %s is used as it is, no training step", cfg.model)
+            no_curves = "not fine-tuned here: the model is used as it is"
+    described = {"recipe": cfg.recipe, "model": cfg.model, "revision": hub_revision(model),
+                 "finetuned": cfg.finetune, **extra}
 
     with atomic_dir(args.model_out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         # The same description a student carries, so export, quantize and evaluate treat the teacher like one.
-        write_student_record(tmp, {"recipe": "teacher", "model": cfg.model, "revision": revision,
-                                   "finetuned": cfg.finetune, "max_length": cfg.max_length, "history": history})
+        write_student_record(tmp, {**described, "recipe": "teacher", "teacher_recipe": cfg.recipe,
+                                   "max_length": cfg.max_length, "history": history})
     classifier = TorchClassifier(args.model_out, cfg.max_length)
     logits = {name: batched_logits(classifier, splits[name]["text"].tolist(), batch_size=128)
               for name in ("train", "validation")}
+    # The transfer texts without a label (few-shot): the teacher's logits are all the students learn from them.
+    logits["unlabelled"] = (batched_logits(classifier, unlabelled, batch_size=128) if unlabelled
+                            else np.zeros((0, len(labels)), dtype=np.float32))
     with atomic_dir(args.logits_out) as tmp:
         for name, scores in logits.items():
             np.save(tmp / f"{name}.npy", scores.astype(np.float32))
-    if not cfg.finetune:
-        write_untrained_curves(args.live_dir, logits["validation"], splits["validation"]["label"].to_numpy())
+    if no_curves is not None:
+        write_untrained_curves(args.live_dir, logits["validation"], splits["validation"]["label"].to_numpy(),
+                               no_curves)
     test = evaluate_classifier(classifier, splits["test"], labels, batch_size=128)
-    write_json(args.metrics_out, {"model": cfg.model, "revision": revision, "finetuned": cfg.finetune,
-                                  **model_size(args.model_out), "test": test, "history": history})
+    write_json(args.metrics_out, {**described, **model_size(args.model_out), "test": test, "history": history,
+                                  **({"no_curves": no_curves} if no_curves else {})})
     log.info("teacher: test accuracy %.4f, macro-F1 %.4f", test["accuracy"], test["macro_f1"])
 
 

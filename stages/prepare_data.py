@@ -8,7 +8,7 @@ from textslim.cli import run_stage
 from textslim.data import write_prepared
 from textslim.data_report import build_report, length_stats, load_tokenizer, token_lengths
 from textslim.params import load_params
-from textslim.sources import clean_counted, encode_labels, load_source, split, unlabelled_at
+from textslim.sources import clean_counted, encode_labels, load_source, split_with_unlabelled, unlabelled_at
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def main() -> None:
     params = load_params(args.params)
     source = load_source(params.data)
     frame, drops = clean_counted(source)
-    parts = split(frame, params.data, params.seed)
+    parts, unlabelled = split_with_unlabelled(frame, params.data, params.seed)
     splits, labels = encode_labels(parts)
     # How much of each split the teacher's max_length cuts, measured with the teacher's own tokenizer.
     tokenizer = load_tokenizer(params.teacher.model, key="teacher.model")
@@ -32,13 +32,15 @@ def main() -> None:
               "splits": {name: length_stats(token_lengths(part["text"].tolist(), tokenizer), max_length)
                          for name, part in parts.items()}}
     report = build_report(params.data.source, len(source), drops, len(frame), parts, labels, tokens,
-                          few_shot=params.data.shots_per_class is not None, missing_label_at=unlabelled_at(source))
+                          few_shot=params.data.shots_per_class is not None, missing_label_at=unlabelled_at(source),
+                          unlabelled=len(unlabelled))
     with atomic_dir(args.out) as tmp:
-        write_prepared(splits, labels, tmp)
+        write_prepared(splits, labels, tmp, unlabelled)
         write_json(args.report_out, report)  # inside the block: a failure here leaves the old data in place
     sizes = ", ".join(f"{name} {len(part)}" for name, part in splits.items())
     cut = ", ".join(f"{name} {100 * s['share_over_max_length']:.1f}%" for name, s in tokens["splits"].items())
-    log.info("prepared %s: %s; classes %s; over %d tokens: %s", params.data.source, sizes, labels, max_length, cut)
+    log.info("prepared %s: %s%s; classes %s; over %d tokens: %s", params.data.source, sizes,
+             f", {len(unlabelled)} unlabelled transfer texts" if unlabelled else "", labels, max_length, cut)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ import numpy as np
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
 from textslim.compress.student import prune_folder
-from textslim.data import read_prepared
+from textslim.data import read_prepared, read_unlabelled
 from textslim.params import load_params
+from textslim.train.transfer import transfer_set, unlabelled_logits
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ def main() -> None:
     params = load_params(args.params)
     splits, _ = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
+    # Trimming, importance and recovery see the unlabelled transfer texts too (a few-shot run's only bulk of text).
+    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits))}
+    splits["train"], logits["train"] = transfer_set(splits["train"], logits["train"], unlabelled)
     with atomic_dir(args.out) as tmp:
         report = prune_folder(args.model, tmp, params, splits, logits)
     log.info("pruned %s (%s): %d -> %d parameters, encoder Linear sparsity %.4f", args.model, report["method"],

@@ -63,7 +63,8 @@ def test_prune_rejects_bad_params(tmp_path, tiny_teacher, prune, fragment):
 
 
 def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
-    """prepare_data on the tiny CSV, and zero teacher logits for its train and validation splits."""
+    """prepare_data on the tiny CSV, and zero teacher logits for its train and validation splits (and its unlabelled
+    texts: none here)."""
     prepared = _stage("prepare_data", "--params", str(params), "--out", "data", "--report-out", "data.json",
                       cwd=tmp_path)
     assert prepared.returncode == 0, prepared.stderr
@@ -72,7 +73,7 @@ def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
 
     logits = tmp_path / "logits"
     logits.mkdir()
-    for split in ("train", "validation"):
+    for split in ("train", "validation", "unlabelled"):
         n = len(pd.read_parquet(tmp_path / "data" / f"{split}.parquet"))
         np.save(logits / f"{split}.npy", np.zeros((n, 2), dtype=np.float32))
     return logits

@@ -18,3 +18,14 @@ def test_experiment_ref_finds_exactly_the_named_experiment(tmp_path, monkeypatch
     assert run_profile.experiment_ref("full-profile-1") == "refs/exps/ab/cdef/full-profile-1"
     with pytest.raises(SystemExit, match="expected one experiment named 'nope', found 0"):
         run_profile.experiment_ref("nope")
+
+
+def test_the_reference_rows_are_the_other_runs_teacher_accuracies_without_its_timings():
+    run_profile = load_script("run_profile")
+    row = {"accuracy": 0.840125, "macro_f1": 0.836342, "size_mb": 91.814, "batch1_ms_median": 10.6}
+    summary = {"variants": [{"name": "teacher", **row}, {"name": "spread-int8", **row},
+                            {"name": "teacher-int8", **row, "accuracy": 0.8378}]}
+    lines = run_profile.reference_lines(summary, "metrics/summary.json")
+    assert "| reference teacher | 84.01 | 83.63 | 91.8 |" in lines
+    assert "| reference teacher-int8 | 83.78 | 83.63 | 91.8 |" in lines
+    assert not any("spread" in line or "10.6" in line for line in lines)

@@ -12,8 +12,9 @@ from textslim.compress.quantize import quantize_dynamic
 from textslim.compress.unstructured import global_magnitude_prune
 from textslim.errors import TextslimError
 from textslim.forms import STUDENT_FILE
-from textslim.inference import OnnxClassifier
-from textslim.students.setfit import SetFitClassifier, SetfitParams, build_setfit_student, to_classifier
+from textslim.inference import OnnxClassifier, TorchClassifier
+from textslim.students.setfit import SetFitClassifier, SetfitParams, build_setfit_student
+from textslim.train.setfit import to_classifier
 
 FRAME = sentences(40, seed=3).assign(label=lambda f: (f["label"] == "pos").astype("int64"))
 SPLITS = {"train": FRAME, "validation": FRAME.head(10), "test": FRAME.tail(10)}
@@ -79,11 +80,14 @@ def _describe_as_setfit(model_dir):
     (model_dir / STUDENT_FILE).write_text('{"strategy": "setfit", "max_length": 24}')
 
 
-def test_a_setfit_model_without_its_description_is_a_clear_error(built, tmp_path):
+def test_a_setfit_model_without_a_recipe_exports_through_torch_onnx(built, tmp_path):
+    # A SetFit teacher, or a layer subset of one, has no SetFit recipe in its record; optimum does not know its type.
     model, tokenizer, _, _ = built
     model.save_pretrained(tmp_path / "student")
-    with pytest.raises(TextslimError, match="a textslim-setfit model needs its recipe's exporter"):
-        export_to_onnx(tmp_path / "student", tmp_path / "onnx")
+    tokenizer.save_pretrained(tmp_path / "student")
+    onnx = export_to_onnx(tmp_path / "student", tmp_path / "onnx")
+    exported = OnnxClassifier(onnx.parent, onnx.name, max_length=24).logits(TEXTS)
+    np.testing.assert_allclose(exported, TorchClassifier(tmp_path / "student", 24).logits(TEXTS), atol=1e-4)
 
 
 def test_exported_graph_matches_the_setfit_models_predict_proba(cfg, tmp_path):

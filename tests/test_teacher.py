@@ -137,7 +137,8 @@ def test_a_teacher_reused_as_it_is_gives_the_same_logits_and_trains_nothing(tmp_
     assert before["finetuned"] is True and len(before["history"]) == 1
     assert (reused["live"] / "plots/metrics/eval/macro_f1.tsv").read_text() == "step\tmacro_f1\n"
     live = json.loads((reused["live"] / "metrics.json").read_text())
-    assert live["finetuned"] is False and 0 <= live["eval"]["macro_f1"] <= 1
+    assert live["no_curves"] == "not fine-tuned here: the model is used as it is"
+    assert 0 <= live["eval"]["macro_f1"] <= 1
     reloaded = TorchClassifier(reused["model"], 32)
     np.testing.assert_allclose(reloaded.logits(TEXTS), TorchClassifier(trained["model"], 32).logits(TEXTS), atol=0)
 
@@ -180,8 +181,8 @@ def test_the_training_curves_say_when_the_teacher_was_not_fine_tuned_here(tmp_pa
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
     epoch = {"epoch": 1.0, "eval_accuracy": 0.8, "eval_loss": 0.5}
-    training_curves({"teacher": [], "spread": [epoch]}, tmp_path / "curves.png")
+    training_curves({"teacher": [], "setfit-teacher": "trained by SetFit", "spread": [epoch]}, tmp_path / "c.png")
     accuracy_axes = figures[0].axes[0]
-    assert [t.get_text() for t in accuracy_axes.get_legend().get_texts()] == ["teacher: not fine-tuned here",
-                                                                              "spread"]
-    assert [len(line.get_xdata()) for line in accuracy_axes.get_lines()] == [0, 1]  # no curve drawn for it
+    assert [t.get_text() for t in accuracy_axes.get_legend().get_texts()] == [
+        "teacher: not fine-tuned here", "setfit-teacher: trained by SetFit", "spread"]
+    assert [len(line.get_xdata()) for line in accuracy_axes.get_lines()] == [0, 0, 1]  # no curve drawn for them

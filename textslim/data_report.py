@@ -74,10 +74,12 @@ def class_warnings(counts: dict[str, dict[str, int]], few_shot: bool) -> list[st
 
 def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: int,
                  splits: dict[str, pd.DataFrame], labels: list[str], tokens: dict | None,
-                 few_shot: bool = False, missing_label_at: Sequence[str] = ()) -> dict:
+                 few_shot: bool = False, missing_label_at: Sequence[str] = (), unlabelled: int = 0) -> dict:
     """metrics/data.json. `splits` hold label names (before encoding); `tokens` is {tokenizer, max_length,
     splits: {split: length_stats}} or None. Rows a train limit (max_train_samples, shots_per_class) left out are
-    counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + left_out_by_train_limit.
+    counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + unlabelled +
+    left_out_by_train_limit; `unlabelled` training texts lost their labels to shots_per_class but stay as transfer
+    texts.
     `missing_label_at` names where the first rows with a text but no label are ("line 7"), for the user to find."""
     counts = class_counts(splits, labels)
     used = sum(len(part) for part in splits.values())
@@ -86,7 +88,7 @@ def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: 
         log.warning("data: %s", line)
     report = {"source": source, "rows_read": int(rows_read), "dropped": {k: int(v) for k, v in drops.items()},
               "missing_label_at": list(missing_label_at), "rows_kept": int(rows_kept),
-              "left_out_by_train_limit": int(rows_kept - used),
+              "unlabelled": int(unlabelled), "left_out_by_train_limit": int(rows_kept - used - unlabelled),
               "split_sizes": {name: int(len(part)) for name, part in splits.items()},
               "labels": list(labels), "class_counts": counts}
     if tokens is not None:
@@ -111,6 +113,8 @@ def data_report_lines(report: dict) -> list[str]:
              f"{_n(dropped.get('empty_text', 0))} empty texts, {_n(dropped.get('missing_label', 0))} missing or blank "
              f"labels{_first_at(report.get('missing_label_at'))}, {_n(dropped.get('duplicate_text', 0))} duplicate "
              f"texts; {_n(report['rows_kept'])} kept"
+             + (f", {_n(report['unlabelled'])} of them as unlabelled transfer texts (few-shot: their labels unused)"
+                if report.get("unlabelled") else "")
              + (f", {_n(report['left_out_by_train_limit'])} of them left out of training by the train limit"
                 if report.get("left_out_by_train_limit") else "") + ".", ""]
     labels = report["labels"]

@@ -63,6 +63,9 @@ class TrainParams:
                     self.early_stopping_patience)
 
 
+TEACHER_RECIPES = ("finetune", "setfit")
+
+
 @dataclass(frozen=True)
 class TeacherParams(TrainParams):
     model: str = "builtin:minilm-l6"
@@ -72,10 +75,25 @@ class TeacherParams(TrainParams):
     finetune: bool = True
     # renames from the model's own label names to the data's, where case-insensitive names do not match
     label_map: dict[str, str] = field(default_factory=dict)
+    # finetune: the encoder and a classification head trained together (the HF Trainer). setfit: SetFit few-shot
+    # training of a sentence-transformers `model` on the labelled training texts (with data.shots_per_class, the
+    # rest stay as unlabelled transfer texts); batch_size and max_length apply, the settings below are SetFit's.
+    recipe: str = "finetune"
+    setfit_iterations: int = 20  # contrastive pairs per labelled text
+    setfit_epochs: int = 1
+    setfit_learning_rate: float = 2e-5
 
     def validate(self) -> None:
         self.validate_train("teacher")
         check_param(0 <= self.head_dropout < 1, "teacher.head_dropout", "a fraction in [0, 1)", self.head_dropout)
+        check_param(self.recipe in TEACHER_RECIPES, "teacher.recipe", f"one of {', '.join(TEACHER_RECIPES)}",
+                    self.recipe)
+        check_param(self.finetune or self.recipe == "finetune", "teacher.finetune",
+                    "true with teacher.recipe setfit (a SetFit teacher is always trained here)", self.finetune)
+        for name in ("setfit_iterations", "setfit_epochs"):
+            check_param(getattr(self, name) >= 1, f"teacher.{name}", "an integer >= 1", getattr(self, name))
+        check_param(self.setfit_learning_rate > 0, "teacher.setfit_learning_rate", "a number > 0",
+                    self.setfit_learning_rate)
 
 
 @dataclass(frozen=True)

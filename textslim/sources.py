@@ -176,6 +176,13 @@ def clean_counted(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 
 def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.DataFrame]:
     """Seeded stratified train/validation/test split; fails if any class would be empty in any split."""
+    return split_with_unlabelled(frame, params, seed)[0]
+
+
+def split_with_unlabelled(frame: pd.DataFrame, params: DataParams, seed: int
+                          ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """split(), and the training texts data.shots_per_class leaves without their labels: transfer texts for the
+    teacher to label (few-shot), not discarded. Empty without shots_per_class."""
     counts = frame["label"].value_counts()
     held_out = params.validation_fraction + params.test_fraction
     for label, n in counts.items():
@@ -186,13 +193,13 @@ def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.Da
     train, rest = train_test_split(frame, test_size=held_out, stratify=frame["label"], random_state=seed)
     validation, test = train_test_split(rest, test_size=params.test_fraction / held_out, stratify=rest["label"],
                                         random_state=seed)
-    splits = {"train": train, "validation": validation, "test": test}
-    splits["train"] = _limit_train(train, params, seed)
+    splits = {"train": _limit_train(train, params, seed), "validation": validation, "test": test}
     for name, part in splits.items():
         missing = set(counts.index) - set(part["label"])
         if missing:
             raise TextslimError(f"data: the {name} split would have no example of class {sorted(missing)[0]!r}")
-    return {name: part.reset_index(drop=True) for name, part in splits.items()}
+    unlabelled = [] if params.shots_per_class is None else train.drop(index=splits["train"].index)["text"].tolist()
+    return {name: part.reset_index(drop=True) for name, part in splits.items()}, unlabelled
 
 
 def _limit_train(train: pd.DataFrame, params: DataParams, seed: int) -> pd.DataFrame:

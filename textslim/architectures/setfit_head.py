@@ -23,6 +23,16 @@ class SetFitClassifierConfig(PretrainedConfig):
         self.encoder = encoder or {}
         self.normalize = normalize
 
+    # The encoder's depth, read and set through the body's own config: a layer-subset student of a SetFit teacher
+    # is this type with fewer layers.
+    @property
+    def num_hidden_layers(self) -> int | None:
+        return self.__dict__.get("encoder", {}).get("num_hidden_layers")  # None while __init__ runs
+
+    @num_hidden_layers.setter
+    def num_hidden_layers(self, value: int) -> None:
+        self.encoder["num_hidden_layers"] = value
+
 
 class SetFitClassifier(PreTrainedModel):
     """Encoder -> masked mean pooling -> (L2 normalisation) -> Linear: a SetFit model as one differentiable module."""

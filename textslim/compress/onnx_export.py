@@ -21,7 +21,8 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
     """optimum's exporter: model.onnx with dynamic batch and sequence axes, tokenizer and config beside it.
 
     optimum knows the architectures transformers ships; a recipe whose model is ours (the BiLSTM, SetFit) registers
-    its own exporter, found through the student's recorded recipe name.
+    its own exporter, found through the student's recorded recipe name. A model of our types without one (a SetFit
+    teacher, a layer subset of it) goes through torch.onnx, as the recipes' exporters do.
     """
     from textslim.students.registry import get_recipe
 
@@ -33,8 +34,9 @@ def export_to_onnx(model_dir: str | Path, out_dir: str | Path) -> Path:
             return recipe.export(model_dir, out_dir)
     model_type = json.loads((Path(model_dir) / "config.json").read_text()).get("model_type", "")
     if model_type.startswith(OUR_MODEL_TYPES):  # optimum would fail with a message about library names
-        raise TextslimError(f"{model_dir}: a {model_type} model needs its recipe's exporter, but its "
-                            f"{STUDENT_FILE} names {'recipe ' + repr(strategy) if strategy else 'no recipe'}")
+        from textslim.students.torch_export import export_torch_onnx
+
+        return export_torch_onnx(model_dir, out_dir)
     from optimum.exporters.onnx import main_export
 
 

@@ -68,14 +68,14 @@ def confusion(matrix: list[list[int]], labels: list[str], title: str, path: Path
     plt.close(fig)
 
 
-def training_curves(histories: dict[str, list[dict]], path: Path) -> None:
-    """Validation accuracy and training loss per epoch for the teacher and each student; a model trained nowhere
-    here (a teacher used as it is) is a legend entry saying so, not an empty curve."""
+def training_curves(histories: dict[str, list[dict] | str], path: Path) -> None:
+    """Validation accuracy and training loss per epoch for the teacher and each student. A model with no epochs here
+    is a legend entry saying why, not an empty curve: its history is that reason, or empty ("not fine-tuned here")."""
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, history in histories.items():
-        if not history:
+        if isinstance(history, str) or not history:
             for ax in (acc_ax, loss_ax):
-                ax.plot([], [], linestyle="none", marker="x", label=f"{name}: not fine-tuned here")
+                ax.plot([], [], linestyle="none", marker="x", label=f"{name}: {history or 'not fine-tuned here'}")
             continue
         epochs = [e["epoch"] for e in history]
         acc_ax.plot(epochs, [100 * e["eval_accuracy"] for e in history], marker="o", label=name)

@@ -13,22 +13,19 @@ logits, which every other student already learns from through the one training l
 """
 
 import logging
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from transformers import PreTrainedTokenizerBase
 
-from textslim.architectures.setfit_head import SetFitClassifier, SetFitClassifierConfig
-from textslim.assets import resolve_model
+from textslim.architectures.setfit_head import SetFitClassifier
 from textslim.data import sample_per_class
-from textslim.errors import TextslimError
 from textslim.metrics import classification_metrics
 from textslim.params import TrainParams, check_param
 from textslim.students.registry import BuildContext, Recipe, StudentBuild, register
 from textslim.students.torch_export import export_torch_onnx
+from textslim.train.setfit import FewShotSettings, to_classifier, train_few_shot
 
 log = logging.getLogger(__name__)
 
@@ -58,56 +55,9 @@ class SetfitParams(TrainParams):
                     self.contrastive_learning_rate)
 
 
-def train_few_shot(body: str, shots: pd.DataFrame, cfg: SetfitParams, seed: int):
-    """SetFit's own trainer: contrastive pairs from the labelled shots, then the logistic-regression head."""
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-
-    model = SetFitModel.from_pretrained(str(resolve_model(body, key="setfit.body")))
-    model.model_body.max_seq_length = cfg.max_length
-    with tempfile.TemporaryDirectory(prefix="textslim-setfit-") as scratch:
-        args = TrainingArguments(
-            output_dir=scratch, batch_size=cfg.contrastive_batch_size, num_epochs=cfg.contrastive_epochs,
-            num_iterations=cfg.num_iterations, body_learning_rate=cfg.contrastive_learning_rate,
-            max_length=cfg.max_length, seed=seed, report_to="none", save_strategy="no", show_progress_bar=False)
-        dataset = Dataset.from_dict({"text": shots["text"].tolist(), "label": shots["label"].astype(int).tolist()})
-        Trainer(model=model, args=args, train_dataset=dataset).train()
-    return model
-
-
-def _pooling_and_normalize(body) -> bool:
-    """Check the body pools by mean (the only pooling SetFitClassifier implements); True when it L2-normalises."""
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
-
-    modules = list(body)
-    pooling = [m for m in modules if isinstance(m, Pooling)]
-    if len(pooling) != 1 or pooling[0].pooling_mode != "mean":
-        modes = [p.pooling_mode for p in pooling]
-        raise TextslimError(f"setfit.body: only mean-pooling sentence-transformers bodies are supported, got {modes}")
-    return any(isinstance(m, Normalize) for m in modules)
-
-
-def to_classifier(setfit_model, labels: list[str]) -> SetFitClassifier:
-    """The SetFit model as a SetFitClassifier whose softmax equals the logistic-regression head's predict_proba."""
-    head = setfit_model.model_head
-    encoder = setfit_model.model_body[0].auto_model
-    coef, intercept = np.asarray(head.coef_, dtype=np.float32), np.asarray(head.intercept_, dtype=np.float32)
-    if list(head.classes_) != list(range(len(labels))):
-        raise TextslimError(f"setfit: the head saw classes {list(head.classes_)}, expected 0..{len(labels) - 1}")
-    if coef.shape[0] == 1:
-        # Binary logistic regression scores one logit z: p(1) = sigmoid(z) = softmax([-z/2, z/2])[1].
-        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
-    config = SetFitClassifierConfig(
-        encoder=encoder.config.to_dict(), normalize=_pooling_and_normalize(setfit_model.model_body),
-        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
-    model = SetFitClassifier(config)
-    missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
-    if missing:
-        raise TextslimError(f"setfit.body: encoder weights missing after conversion: {missing[:3]}")
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.from_numpy(coef))
-        model.classifier.bias.copy_(torch.from_numpy(intercept))
-    return model.eval()
+def few_shot_settings(cfg: SetfitParams) -> FewShotSettings:
+    return FewShotSettings(cfg.max_length, cfg.contrastive_batch_size, cfg.contrastive_epochs, cfg.num_iterations,
+                           cfg.contrastive_learning_rate)
 
 
 def build_setfit_student(splits: dict[str, pd.DataFrame], labels: list[str], cfg: SetfitParams, seed: int
@@ -116,7 +66,7 @@ def build_setfit_student(splits: dict[str, pd.DataFrame], labels: list[str], cfg
     train = splits["train"]
     shots = sample_per_class(train, cfg.shots_per_class, seed, "setfit.shots_per_class")  # checked before training
     log.info("setfit: contrastive training on %d labelled texts (%d per class)", len(shots), cfg.shots_per_class)
-    few_shot = train_few_shot(cfg.body, shots, cfg, seed)
+    few_shot = train_few_shot(cfg.body, shots, few_shot_settings(cfg), seed, key="setfit.body")
     scores = {name: classification_metrics(splits[name]["label"].to_numpy(),
                                            np.asarray(few_shot.predict(splits[name]["text"].tolist())), labels)
               for name in ("validation", "test")}
@@ -144,12 +94,13 @@ def _build(ctx: BuildContext) -> StudentBuild:
 def _note(name: str, metrics: dict, teacher_accuracy: float) -> str:
     """The few-shot model's accuracy and how much of the gap to the teacher distillation closed."""
     recipe, forms = metrics["recipe"], metrics["forms"]
+    unlabelled = recipe["unlabelled_texts"] + recipe.get("transfer_unlabelled_texts", 0)  # few-shot: the prepared ones
     few = recipe["few_shot"]["test"]["accuracy"]
     distilled, int8 = forms["distilled-fp32"]["accuracy"], forms["onnx-int8"]["accuracy"]
     gap = teacher_accuracy - few
     closed = f"closes {(distilled - few) / gap:.0%} of the gap" if gap > 0 else "starts at or above the teacher"
     return (f"- `{name}`: SetFit on {recipe['labelled_texts']} labelled texts ({recipe['shots_per_class']} per class) "
-            f"scores {100 * few:.2f}% before distillation; distilled on {recipe['unlabelled_texts']:,} unlabelled "
+            f"scores {100 * few:.2f}% before distillation; distilled on {unlabelled:,} unlabelled "
             f"texts it scores {100 * distilled:.2f}% ({100 * int8:.2f}% as INT8): distillation {closed} to the "
             f"teacher's {100 * teacher_accuracy:.2f}%.")
 

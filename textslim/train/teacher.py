@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import f1_score
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
@@ -126,9 +127,25 @@ def hub_revision(model) -> str | None:
     return getattr(model.config, "_commit_hash", None)
 
 
-def write_untrained_curves(live_dir: str | Path, validation_logits: np.ndarray, validation_labels: np.ndarray) -> None:
-    """What the training curves' DVCLive folder holds for a teacher used as it is: no epoch, so each curve is its
-    header alone (dvc.yaml declares them), and metrics.json holds the model's validation scores as given.
+def setfit_teacher(cfg: TeacherParams, train: pd.DataFrame, labels: list[str], seed: int):
+    """(model, tokenizer, record): SetFit few-shot training of the sentence-transformers cfg.model on the labelled
+    training texts, as one torch classifier (SetFitClassifier) that the students distil from like any teacher."""
+    from textslim.train.setfit import FewShotSettings, to_classifier, train_few_shot
+
+    settings = FewShotSettings(cfg.max_length, cfg.batch_size, cfg.setfit_epochs, cfg.setfit_iterations,
+                               cfg.setfit_learning_rate)
+    log.info("teacher: SetFit on %d labelled texts (%s per class)", len(train),
+             ", ".join(str(n) for n in train["label"].value_counts().sort_index()))
+    few_shot = train_few_shot(cfg.model, train, settings, seed, key="teacher.model")
+    model = to_classifier(few_shot, labels, key="teacher.model")
+    return model, few_shot.model_body.tokenizer, {"labelled_texts": len(train)}
+
+
+def write_untrained_curves(live_dir: str | Path, validation_logits: np.ndarray, validation_labels: np.ndarray,
+                           reason: str) -> None:
+    """What the training curves' DVCLive folder holds for a teacher with no epochs here (used as it is, or trained
+    by SetFit): each curve is its header alone (dvc.yaml declares them), metrics.json says why and holds the
+    model's validation scores.
 
     Written by hand: DVCLive writes a curve's file only when a step is logged, and there is no step to log.
     """
@@ -141,4 +158,4 @@ def write_untrained_curves(live_dir: str | Path, validation_logits: np.ndarray, 
     targets = torch.tensor(np.asarray(validation_labels), dtype=torch.long)
     loss = torch.nn.functional.cross_entropy(scores, targets).item()
     macro_f1 = f1_score(validation_labels, validation_logits.argmax(-1), average="macro")
-    write_json(live_dir / "metrics.json", {"finetuned": False, "eval": {"loss": loss, "macro_f1": float(macro_f1)}})
+    write_json(live_dir / "metrics.json", {"no_curves": reason, "eval": {"loss": loss, "macro_f1": float(macro_f1)}})
