@@ -146,7 +146,8 @@ def main() -> None:
         with atomic_file(plots / "confusion_best.csv") as tmp:
             confusion_long(matrix, labels).to_csv(tmp, index=False)
 
-    summary = {"cpu": cpu, "threads": threads, "labels": labels, "latency_texts": min(cfg.latency_texts, len(texts)),
+    summary = {"cpu": cpu, "threads": threads, "labels": labels, "test_texts": len(texts),
+               "latency_texts": min(cfg.latency_texts, len(texts)),
                "throughput_batch_sizes": batch_sizes, "latency_threads": thread_counts, "peaks": as_dict(peaks),
                "where_the_time_goes": breakdown,
                "best_student": best["name"] if best else None, "variants": rows,

@@ -34,8 +34,8 @@ def main() -> None:
 
     params = load_params(args.params)
     cfg = params.teacher
-    if not cfg.finetune and not is_main_process():
-        return  # nothing to train, so nothing to share: rank 0 alone evaluates and writes
+    if (not cfg.finetune or cfg.recipe == "setfit") and not is_main_process():
+        return  # nothing for the HF Trainer to share (used as it is, or SetFit's own trainer): rank 0 does it all
     splits, labels = read_prepared(args.data)
     unlabelled = read_unlabelled(args.data)
     set_seed(params.seed)

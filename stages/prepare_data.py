@@ -33,7 +33,7 @@ def main() -> None:
                          for name, part in parts.items()}}
     report = build_report(params.data.source, len(source), drops, len(frame), parts, labels, tokens,
                           few_shot=params.data.shots_per_class is not None, missing_label_at=unlabelled_at(source),
-                          unlabelled=len(unlabelled))
+                          unlabelled=len(unlabelled), source_notes=source.attrs)
     with atomic_dir(args.out) as tmp:
         write_prepared(splits, labels, tmp, unlabelled)
         write_json(args.report_out, report)  # inside the block: a failure here leaves the old data in place

@@ -7,6 +7,7 @@ from pathlib import Path
 from textslim.atomic import atomic_file, read_json
 from textslim.cli import run_stage
 from textslim.data_report import data_report_lines
+from textslim.measure.decisions import decision_lines
 from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 from textslim.params import load_params
 from textslim.students.registry import check_recipes
@@ -30,7 +31,8 @@ def main() -> None:
     best = next((r for r in rows if r["name"] == summary["best_student"]), None)
     students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
-    extra = [baseline_line(baseline), "", *compression_lines(students), *hardware_lines(summary), "## Data", "",
+    extra = [baseline_line(baseline), "", *decision_lines(rows, best, summary["test_texts"]),
+             *compression_lines(students), *hardware_lines(summary), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json"))]
     with atomic_file(args.out) as tmp:
         tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,

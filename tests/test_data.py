@@ -320,3 +320,16 @@ def test_integer_labels_keep_their_numeric_order():
     assert encoded["train"]["label"].tolist() == [i % 12 for i in range(120)]
     assert label_order(["-1", "1", "0"]) == ["-1", "0", "1"]
     assert label_order(["10", "2", "b"]) == ["10", "2", "b"]  # not all integers: text order
+    assert label_order(["1", "01", "2"]) == label_order(["01", "2", "1"]) == ["01", "1", "2"]  # ties: one order
+
+
+@pytest.mark.parametrize("raw, texts", [
+    ("\ntext,label\na,pos\n", ["a"]),  # a blank line before the header
+    ("text,label\ra,pos\rb,neg\r", ["a", "b"]),  # old Mac line ends: no \n anywhere
+    ("text,label\n,\n  ,  \n\nc,neg\n", ["", "  ", "c"]),  # an empty record is one, a blank line is none
+])
+def test_csv_dialects_read_as_records(tmp_path, raw, texts):
+    path = tmp_path / "d.csv"
+    path.write_text(raw, newline="")
+    loaded = load_source(_params(path))
+    assert loaded["text"].tolist() == texts

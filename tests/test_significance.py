@@ -88,3 +88,54 @@ def test_the_summary_reads_the_best_students_interval_against_one_point():
     assert within_points(row(-0.8, 0.3), 1.0) == "yes"
     assert within_points(row(-3.5, -1.4), 1.0) == "no"
     assert within_points(row(-1.9, -0.2), 1.0) == "undecided by the test split"
+
+
+def test_the_teacher_int8_interval_is_drawn_on_the_same_resampled_texts(tmp_path):
+    from textslim.measure.significance import with_accuracy_intervals
+
+    labels, teacher, variant = _pair(400, 30, 50, 11)
+    int8_differs = teacher.copy()
+    int8_differs[:9] = 1 - int8_differs[:9]
+    rows = [{"name": "teacher", "student": None, "form": "pytorch-fp32", "runtime": "pytorch"},
+            {"name": "teacher-int8", "student": None, "form": "onnx-int8", "runtime": "onnxruntime"},
+            {"name": "s-int8", "student": "s", "form": "onnx-int8", "runtime": "onnxruntime"}]
+    pd.DataFrame({"onnx-int8": variant}).to_csv(tmp_path / "s.csv", index=False)
+    for int8 in (teacher, int8_differs):
+        pd.DataFrame({"onnx-int8": int8}).to_csv(tmp_path / "teacher.csv", index=False)
+        out = {r["name"]: r for r in with_accuracy_intervals(rows, labels, teacher, tmp_path)}["s-int8"]
+        against = [(out[f"delta_accuracy{s}_ci95_low"], out[f"delta_accuracy{s}_ci95_high"])
+                   for s in ("", "_vs_teacher_int8")]
+        # teacher-int8 equal to the teacher: the same resamples give the very same interval; else another one
+        assert (against[0] == against[1]) == (int8 is teacher)
+        assert out["disagreement_vs_teacher_int8"] == float(((variant == labels) != (int8 == labels)).mean())
+
+
+def test_the_power_figures_match_the_normal_approximation():
+    from textslim.measure.significance import half_width_points, texts_needed
+
+    # the figures: 12% of texts differing, 7,000 texts: about ±0.8 points; 1,276 texts: about ±1.9
+    assert half_width_points(0.12, 0.0, 7000) == pytest.approx(0.81, abs=0.01)
+    assert half_width_points(0.12, 0.0, 1276) == pytest.approx(1.90, abs=0.01)
+    assert texts_needed(0.12, 0.0, 0.5) == 18440  # ceil(3.8416 * 0.12 / 0.005²)
+    assert half_width_points(0.12, 0.0, texts_needed(0.12, 0.0, 0.5)) <= 0.5
+
+
+def test_the_decisions_read_each_interval_against_both_references_and_both_bars():
+    from textslim.measure.decisions import decision_lines, verdict
+
+    assert [verdict(-0.004, 0.01, 0.5), verdict(-0.009, -0.006, 0.5), verdict(-0.02, 0.0, 1.0)] == \
+        ["yes", "no", "undecided"]
+    rows = [{"name": "teacher", "delta_accuracy_ci95_low": 0.0, "delta_accuracy_ci95_high": 0.0},
+            {"name": "s-int8", "delta_accuracy_ci95_low": -0.012, "delta_accuracy_ci95_high": -0.002,
+             "delta_accuracy_vs_teacher_int8_ci95_low": -0.004, "delta_accuracy_vs_teacher_int8_ci95_high": 0.003,
+             "disagreement": 0.12, "delta_accuracy_vs_teacher": -0.007},
+            {"name": "tfidf-logreg"}]
+    lines = "\n".join(decision_lines(rows, rows[1], test_texts=7000)).splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+    assert cells[0] == ["variant", "Δ vs teacher, 95% (pts)", "≤ 1 pt below teacher", "≤ 0.5 pt below teacher",
+                        "Δ vs teacher-int8, 95% (pts)", "≤ 1 pt below teacher-int8", "≤ 0.5 pt below teacher-int8"]
+    assert cells[1:] == [["s-int8", "-1.20 to -0.20", "undecided", "undecided", "-0.40 to +0.30", "yes", "yes"]]
+    assert not any(line.startswith(("| teacher ", "| tfidf")) for line in lines)
+    assert lines[-1] == ("Power: s-int8 and the teacher differ in correctness on 12.0% of the 7,000 test texts, so "
+                         "this split's paired 95% interval is about ±0.81 points; deciding 0.5 point would take "
+                         "about 18,433 test texts.")

@@ -28,6 +28,7 @@ def test_labels_match_by_name_case_insensitively_and_through_the_label_map():
     assert head_order(["neg", "pos"], ["fresh", "rotten"], {}) is None
     assert head_order(["neg", "neu", "pos"], ["neg", "pos"], {}) is None  # another number of labels
     assert head_order(["pos", "POS"], ["neg", "pos"], {}) is None  # two rows for one name
+    assert head_order(["neg", "pos"], ["NEG", "neg"], {}) is None  # two data labels for one row
     with pytest.raises(TextslimError, match=r"^teacher\.label_map: 'good' is not one of the model's labels"):
         head_order(["neg", "pos"], ["neg", "pos"], {"good": "pos"})
 
@@ -186,3 +187,17 @@ def test_the_training_curves_say_when_the_teacher_was_not_fine_tuned_here(tmp_pa
     assert [t.get_text() for t in accuracy_axes.get_legend().get_texts()] == [
         "teacher: not fine-tuned here", "setfit-teacher: trained by SetFit", "spread"]
     assert [len(line.get_xdata()) for line in accuracy_axes.get_lines()] == [0, 0, 1]  # no curve drawn for them
+
+
+@pytest.mark.parametrize("teacher", [{"finetune": False}, {"recipe": "setfit"}])
+def test_under_torchrun_only_rank_0_runs_a_teacher_the_hf_trainer_does_not_train(tmp_path, tiny_teacher, monkeypatch,
+                                                                                   teacher):
+    # No HF Trainer to share the work (and to stop the other ranks after it): the other ranks must not write.
+    _, args = _stage_inputs(tmp_path, tiny_teacher, finetune=True)
+    params = yaml.safe_load(Path(args[1]).read_text())
+    params["teacher"].update(teacher)
+    Path(args[1]).write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("RANK", "1")
+    run, outs = _run_teacher(tmp_path, args, "out")
+    assert run.returncode == 0, run.stderr
+    assert not (tmp_path / "out").exists()

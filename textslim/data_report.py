@@ -74,12 +74,13 @@ def class_warnings(counts: dict[str, dict[str, int]], few_shot: bool) -> list[st
 
 def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: int,
                  splits: dict[str, pd.DataFrame], labels: list[str], tokens: dict | None,
-                 few_shot: bool = False, missing_label_at: Sequence[str] = (), unlabelled: int = 0) -> dict:
+                 few_shot: bool = False, missing_label_at: Sequence[str] = (), unlabelled: int = 0,
+                 source_notes: dict | None = None) -> dict:
     """metrics/data.json. `splits` hold label names (before encoding); `tokens` is {tokenizer, max_length,
     splits: {split: length_stats}} or None. Rows a train limit (max_train_samples, shots_per_class) left out are
     counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + unlabelled +
     left_out_by_train_limit; `unlabelled` training texts lost their labels to shots_per_class but stay as transfer
-    texts.
+    texts. `source_notes`: what a built-in noted on reading (its encoding, texts with conflicting labels dropped).
     `missing_label_at` names where the first rows with a text but no label are ("line 7"), for the user to find."""
     counts = class_counts(splits, labels)
     used = sum(len(part) for part in splits.values())
@@ -90,7 +91,12 @@ def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: 
               "missing_label_at": list(missing_label_at), "rows_kept": int(rows_kept),
               "unlabelled": int(unlabelled), "left_out_by_train_limit": int(rows_kept - used - unlabelled),
               "split_sizes": {name: int(len(part)) for name, part in splits.items()},
-              "labels": list(labels), "class_counts": counts}
+              "labels": list(labels), "class_counts": counts,
+              # classes too small for every split, kept in train only: learnt, never scored
+              "train_only_classes": [label for label in labels
+                                     if counts["validation"][label] == counts["test"][label] == 0]}
+    if source_notes:
+        report["source_notes"] = dict(source_notes)
     if tokens is not None:
         report["tokens"] = tokens
     report["warnings"] = warnings
@@ -105,6 +111,20 @@ def _first_at(where: list[str] | None) -> str:
     return f" (the first at {', '.join(where)})" if where else ""
 
 
+def _notes(report: dict) -> str:
+    notes, said = report.get("source_notes", {}), []
+    if notes.get("encoding", "utf-8") != "utf-8":
+        said.append(f"The file is not valid UTF-8 and was read as {notes['encoding']}.")
+    if notes.get("conflicting_label_rows_dropped"):
+        said.append(f"The file holds {_n(notes['rows_in_file'])} rows; {_n(notes['conflicting_label_rows_dropped'])} "
+                    f"of them ({_n(notes['conflicting_label_texts_dropped'])} distinct texts labelled two ways) were "
+                    "dropped before the rows above were read.")
+    if report.get("train_only_classes"):
+        said.append(f"Too small for every split, kept in train only (never scored): "
+                    f"{', '.join(report['train_only_classes'])}.")
+    return "".join(" " + line for line in said)
+
+
 def data_report_lines(report: dict) -> list[str]:
     """The report as markdown for reports/summary.md: a sentence on what was read and dropped, a table per split
     (sizes, classes, how much max_length cuts), and the warnings."""
@@ -116,7 +136,7 @@ def data_report_lines(report: dict) -> list[str]:
              + (f", {_n(report['unlabelled'])} of them as unlabelled transfer texts (few-shot: their labels unused)"
                 if report.get("unlabelled") else "")
              + (f", {_n(report['left_out_by_train_limit'])} of them left out of training by the train limit"
-                if report.get("left_out_by_train_limit") else "") + ".", ""]
+                if report.get("left_out_by_train_limit") else "") + "." + _notes(report), ""]
     labels = report["labels"]
     tokens = report.get("tokens")
     rows = []

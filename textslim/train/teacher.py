@@ -41,8 +41,9 @@ def head_order(model_labels: list[str], data_labels: list[str], label_map: Mappi
                  data_labels)
         return list(range(len(data_labels)))
     rows = {label_map.get(name, name).casefold(): row for row, name in enumerate(model_labels)}
-    if len(rows) != len(model_labels) or any(label.casefold() not in rows for label in data_labels):
-        return None
+    data_names = {label.casefold() for label in data_labels}
+    if len(rows) != len(model_labels) or len(data_names) != len(data_labels) or not data_names <= set(rows):
+        return None  # two names on one side that differ only in case cannot be matched case-insensitively
     return [rows[label.casefold()] for label in data_labels]
 
 
