@@ -23,7 +23,7 @@ def main() -> None:
     params = load_params(args.params)
     source = load_source(params.data)
     frame, drops = clean_counted(source)
-    parts, unlabelled = split_with_unlabelled(frame, params.data, params.seed)
+    parts, unlabelled, too_small = split_with_unlabelled(frame, params.data, params.seed)
     splits, labels = encode_labels(parts)
     # How much of each split the teacher's max_length cuts, measured with the teacher's own tokenizer.
     tokenizer = load_tokenizer(params.teacher.model, key="teacher.model")
@@ -33,7 +33,7 @@ def main() -> None:
                          for name, part in parts.items()}}
     report = build_report(params.data.source, len(source), drops, len(frame), parts, labels, tokens,
                           few_shot=params.data.shots_per_class is not None, missing_label_at=unlabelled_at(source),
-                          unlabelled=len(unlabelled), source_notes=source.attrs)
+                          unlabelled=len(unlabelled), source_notes=source.attrs, too_small=too_small)
     with atomic_dir(args.out) as tmp:
         write_prepared(splits, labels, tmp, unlabelled)
         write_json(args.report_out, report)  # inside the block: a failure here leaves the old data in place

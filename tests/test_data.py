@@ -327,9 +327,18 @@ def test_integer_labels_keep_their_numeric_order():
     ("\ntext,label\na,pos\n", ["a"]),  # a blank line before the header
     ("text,label\ra,pos\rb,neg\r", ["a", "b"]),  # old Mac line ends: no \n anywhere
     ("text,label\n,\n  ,  \n\nc,neg\n", ["", "  ", "c"]),  # an empty record is one, a blank line is none
+    ("text,label\r\na,pos\r\n\r\nb,neg\r\n\r\n", ["a", "b"]),  # blank \r\n lines are no records either
 ])
 def test_csv_dialects_read_as_records(tmp_path, raw, texts):
     path = tmp_path / "d.csv"
     path.write_text(raw, newline="")
     loaded = load_source(_params(path))
     assert loaded["text"].tolist() == texts
+
+
+def test_a_quote_inside_an_unquoted_field_does_not_shift_the_line_numbers(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\n5" screen,1\n12" screen,\n\n"two\nlines",\nb,2\n', newline="")
+    loaded = load_source(_params(path))
+    assert loaded["text"].tolist() == ['5" screen', '12" screen', "two\nlines", "b"]
+    assert loaded["where"].tolist() == ["line 2", "line 3", "line 5", "line 7"]

@@ -25,7 +25,7 @@ SHOTS = 4
 def test_the_training_texts_beyond_the_shots_stay_as_unlabelled_transfer_texts():
     frame = sentences(200)
     params = DataParams(validation_fraction=0.2, test_fraction=0.2, shots_per_class=SHOTS)
-    splits, unlabelled = split_with_unlabelled(frame, params, seed=0)
+    splits, unlabelled, _ = split_with_unlabelled(frame, params, seed=0)
     assert len(splits["train"]) == 2 * SHOTS and len(unlabelled) == 120 - 2 * SHOTS
     everything = set(splits["train"]["text"]) | set(unlabelled) | set(splits["validation"]["text"]) | \
         set(splits["test"]["text"])

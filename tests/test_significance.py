@@ -137,5 +137,5 @@ def test_the_decisions_read_each_interval_against_both_references_and_both_bars(
     assert cells[1:] == [["s-int8", "-1.20 to -0.20", "undecided", "undecided", "-0.40 to +0.30", "yes", "yes"]]
     assert not any(line.startswith(("| teacher ", "| tfidf")) for line in lines)
     assert lines[-1] == ("Power: s-int8 and the teacher differ in correctness on 12.0% of the 7,000 test texts, so "
-                         "this split's paired 95% interval is about ±0.81 points; deciding 0.5 point would take "
-                         "about 18,433 test texts.")
+                         "this split's paired 95% interval is about ±0.81 points; an interval of ±0.5 points would "
+                         "take about 18,433 test texts.")

@@ -75,12 +75,13 @@ def class_warnings(counts: dict[str, dict[str, int]], few_shot: bool) -> list[st
 def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: int,
                  splits: dict[str, pd.DataFrame], labels: list[str], tokens: dict | None,
                  few_shot: bool = False, missing_label_at: Sequence[str] = (), unlabelled: int = 0,
-                 source_notes: dict | None = None) -> dict:
+                 source_notes: dict | None = None, too_small: dict[str, int] | None = None) -> dict:
     """metrics/data.json. `splits` hold label names (before encoding); `tokens` is {tokenizer, max_length,
     splits: {split: length_stats}} or None. Rows a train limit (max_train_samples, shots_per_class) left out are
     counted, so rows_read = sum(dropped) + rows_kept and rows_kept = sum(split sizes) + unlabelled +
     left_out_by_train_limit; `unlabelled` training texts lost their labels to shots_per_class but stay as transfer
     texts. `source_notes`: what a built-in noted on reading (its encoding, texts with conflicting labels dropped).
+    `too_small`: the classes too small for every split, dropped, with their sizes (counted in rows_kept too).
     `missing_label_at` names where the first rows with a text but no label are ("line 7"), for the user to find."""
     counts = class_counts(splits, labels)
     used = sum(len(part) for part in splits.values())
@@ -89,12 +90,10 @@ def build_report(source: str, rows_read: int, drops: dict[str, int], rows_kept: 
         log.warning("data: %s", line)
     report = {"source": source, "rows_read": int(rows_read), "dropped": {k: int(v) for k, v in drops.items()},
               "missing_label_at": list(missing_label_at), "rows_kept": int(rows_kept),
-              "unlabelled": int(unlabelled), "left_out_by_train_limit": int(rows_kept - used - unlabelled),
+              "unlabelled": int(unlabelled), "too_small_classes": dict(too_small or {}),
+              "left_out_by_train_limit": int(rows_kept - used - unlabelled - sum((too_small or {}).values())),
               "split_sizes": {name: int(len(part)) for name, part in splits.items()},
-              "labels": list(labels), "class_counts": counts,
-              # classes too small for every split, kept in train only: learnt, never scored
-              "train_only_classes": [label for label in labels
-                                     if counts["validation"][label] == counts["test"][label] == 0]}
+              "labels": list(labels), "class_counts": counts}
     if source_notes:
         report["source_notes"] = dict(source_notes)
     if tokens is not None:
@@ -119,9 +118,9 @@ def _notes(report: dict) -> str:
         said.append(f"The file holds {_n(notes['rows_in_file'])} rows; {_n(notes['conflicting_label_rows_dropped'])} "
                     f"of them ({_n(notes['conflicting_label_texts_dropped'])} distinct texts labelled two ways) were "
                     "dropped before the rows above were read.")
-    if report.get("train_only_classes"):
-        said.append(f"Too small for every split, kept in train only (never scored): "
-                    f"{', '.join(report['train_only_classes'])}.")
+    if report.get("too_small_classes"):
+        named = ", ".join(f"{label} ({n})" for label, n in report["too_small_classes"].items())
+        said.append(f"Classes too small for every split, dropped (the texts each had): {named}.")
     return "".join(" " + line for line in said)
 
 

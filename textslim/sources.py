@@ -2,6 +2,7 @@
 deterministic. Only prepare_data reads a source, so a change here reruns that stage and no other."""
 
 import bz2
+import csv
 import io
 import logging
 import re
@@ -22,38 +23,31 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """A CSV read as its writer meant it: a record ends at \\n or \\r\\n, never at a bare \\r inside a text.
 
     pandas' default parser also ends a record at a bare \\r, and pandas' own to_csv (lineterminator \\n) leaves a
-    text holding one unquoted: the record splits in two, the text is cut and the fragment looks unlabelled. A file
-    with no \\n at all (old Mac line ends) is read the default way. The index is the line each record starts on, so
-    that the data report can point at a bad one.
+    text holding one unquoted: the record splits in two, the text is cut and the fragment looks unlabelled. So \\r\\n
+    becomes \\n (inside a quoted text too) and only \\n ends a record. A file with no \\n at all (old Mac line ends)
+    is read the default way. The index is the line each record starts on, for the data report.
     """
     text = path.read_bytes().decode("utf-8")  # as bytes: read_text would turn every \r into \n
     if "\n" not in text:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    text = text.replace("\r\n", "\n")
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, lineterminator="\n")
-    last = frame.columns[-1]
-    if isinstance(last, str) and last.endswith("\r"):  # a \r\n file: its \r ends each record's last field
-        frame = frame.rename(columns={last: last[:-1]})
-        frame[last[:-1]] = frame[last[:-1]].str.removesuffix("\r")
     starts = _record_lines(text)
-    if len(starts) == len(frame):  # else (a dialect the scan does not follow) the report says "record N"
+    if len(starts) == len(frame):  # else (a line pandas and the csv module read apart) the report says "record N"
         frame.index = pd.Index(starts, name="line")
     return frame
 
 
 def _record_lines(text: str) -> list[int]:
-    """The line each record after the header starts on. Written by hand because pandas does not say: a line break
-    inside a quoted field continues the record (a doubled quote keeps the count even), and an empty line outside
-    one is no record, as pandas skips it."""
-    starts, inside, header = [], False, False
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not inside and line in ("", "\r"):
-            continue
-        if not inside:
-            starts += [number] if header else []
-            header = True
-        if line.count('"') % 2:
-            inside = not inside
-    return starts
+    """The line each record after the header starts on, by the csv module's reader (quote rules as pandas', and
+    its line count), with bare \\r made harmless first: that reader would end a line there."""
+    reader = csv.reader(io.StringIO(text.replace("\r", "\x1e"), newline=""))
+    starts, last = [], 0
+    for row in reader:
+        if row:  # a blank line is no record
+            starts.append(last + 1)
+        last = reader.line_num
+    return starts[1:]  # the first is the header
 
 
 FILE_READERS = {
@@ -244,36 +238,33 @@ def split(frame: pd.DataFrame, params: DataParams, seed: int) -> dict[str, pd.Da
 
 
 def split_with_unlabelled(frame: pd.DataFrame, params: DataParams, seed: int
-                          ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """split(), and the training texts data.shots_per_class leaves without their labels: transfer texts for the
-    teacher to label (few-shot), not discarded. Empty without shots_per_class."""
+                          ) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, int]]:
+    """split(); the training texts data.shots_per_class leaves without their labels (transfer texts for the teacher
+    to label, few-shot; empty without shots_per_class); and the classes too small for every split, with their
+    sizes, which are dropped."""
     counts = frame["label"].value_counts()
     held_out = params.validation_fraction + params.test_fraction
-    # A class too small to appear in every split (expected < 1 example in one) is kept whole in train: learnt, not
-    # scored. The data report names it (0 validation and test examples).
+    # A class too small to appear in every split (expected < 1 example in one) is dropped and named in the data
+    # report: kept in train only, it would be learnt but never scored, and count as an F1 of 0 in every macro-F1.
     too_small = counts[counts * min(params.validation_fraction, params.test_fraction, 1 - held_out) < 1]
-    if len(counts) - len(too_small) < 2:  # fewer than two classes left to score: no evaluation worth the name
+    if len(counts) - len(too_small) < 2:  # fewer than two classes left: no classifier worth the name
         label, n = next(iter(too_small.items()))
         raise TextslimError(f"data.validation_fraction/test_fraction: class {label!r} has {n} examples, too few to "
-                            "appear in every split, and fewer than two classes would be left to score")
+                            "appear in every split, and fewer than two classes would be left")
     for label, n in too_small.items():
-        log.warning("data: class %r has %d example%s, too few for every split: kept in train only, not scored",
-                    label, n, "s" * (n != 1))
-    rare = frame["label"].isin(too_small.index)
-    train, rest = train_test_split(frame[~rare], test_size=held_out, stratify=frame.loc[~rare, "label"],
-                                   random_state=seed)
+        log.warning("data: class %r has %d example%s, too few for every split: dropped", label, n, "s" * (n != 1))
+    kept = frame[~frame["label"].isin(too_small.index)]
+    train, rest = train_test_split(kept, test_size=held_out, stratify=kept["label"], random_state=seed)
     validation, test = train_test_split(rest, test_size=params.test_fraction / held_out, stratify=rest["label"],
                                         random_state=seed)
-    limited = _limit_train(train, params, seed)
-    splits = {"train": pd.concat([limited, frame[rare]]) if rare.any() else limited, "validation": validation,
-              "test": test}
+    splits = {"train": _limit_train(train, params, seed), "validation": validation, "test": test}
     for name, part in splits.items():
-        missing = set(counts.index) - set(too_small.index) - set(part["label"])
+        missing = set(kept["label"]) - set(part["label"])
         if missing:
             raise TextslimError(f"data: the {name} split would have no example of class {sorted(missing)[0]!r}")
-    unlabelled = [] if params.shots_per_class is None else train.drop(index=splits["train"].index,
-                                                                      errors="ignore")["text"].tolist()
-    return {name: part.reset_index(drop=True) for name, part in splits.items()}, unlabelled
+    unlabelled = [] if params.shots_per_class is None else train.drop(index=splits["train"].index)["text"].tolist()
+    return ({name: part.reset_index(drop=True) for name, part in splits.items()}, unlabelled,
+            {str(label): int(n) for label, n in too_small.items()})
 
 
 def _limit_train(train: pd.DataFrame, params: DataParams, seed: int) -> pd.DataFrame:

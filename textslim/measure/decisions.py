@@ -38,8 +38,8 @@ def power_line(row: dict, test_texts: int) -> str:
     share, delta = row["disagreement"], row["delta_accuracy_vs_teacher"]
     return (f"Power: {row['name']} and the teacher differ in correctness on {100 * share:.1f}% of the "
             f"{test_texts:,} test texts, so this split's paired 95% interval is about "
-            f"±{half_width_points(share, delta, test_texts):.2f} points; deciding 0.5 point would take about "
-            f"{texts_needed(share, delta, 0.5):,} test texts.")
+            f"±{half_width_points(share, delta, test_texts):.2f} points; an interval of ±0.5 points would take "
+            f"about {texts_needed(share, delta, 0.5):,} test texts.")
 
 
 def decision_lines(rows: list[dict], best: dict | None, test_texts: int) -> list[str]:
