@@ -4,15 +4,17 @@ first), and how many test texts a 0.5-point decision would take."""
 
 import pandas as pd
 
+from textslim.measure.report import within_points
 from textslim.measure.significance import REFERENCES, half_width_points, texts_needed
 
 POINTS = (1.0, 0.5)
 
 
 def verdict(low: float, high: float, points: float) -> str:
-    """Is the variant at most `points` below the reference? yes when its whole interval (fractions) is above -points,
-    no when it is all below, undecided when the interval straddles it."""
-    return "yes" if 100 * low >= -points else "no" if 100 * high < -points else "undecided"
+    """Is the variant at most `points` below the reference? report.within_points' reading of an interval (fractions),
+    in a word: yes, no or undecided."""
+    row = {"delta_accuracy_ci95_low": low, "delta_accuracy_ci95_high": high}
+    return within_points(row, points).removesuffix(" by the test split")
 
 
 def decisions_table(rows: list[dict]) -> str:
