@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile few-shot seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -50,6 +50,24 @@ FEW_SHOT_NAME ?= few-shot-$(shell date +%Y%m%d-%H%M%S)
 few-shot: setup
 	$(PY) scripts/run_profile.py --name $(FEW_SHOT_NAME) --report reports/few-shot.md \
 		--metrics metrics/few-shot.json --reference metrics/summary.json -- $(FEW_SHOT)
+
+# Benchmarks whose test splits can decide a point: the default recipe on 37k tweets (7.4k test texts; training capped at
+# 10k texts so that it costs about what the default run costs) and on the 50 fine classes of TREC questions, over 3
+# student seeds each. Each runs in a clone of HEAD sharing the DVC cache (the workspace's results stay) and writes
+# reports/benchmark-<name>.md and metrics/benchmark-<name>.json with the wall time.
+BENCH_SEEDS ?= 42 1 2
+BENCH_TWEETS := -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.2 -S data.max_train_samples=10000
+BENCH_TREC := -S data.source=builtin:trec-50 -S data.test_fraction=0.2
+
+benchmark: benchmark-tweets benchmark-trec
+
+benchmark-tweets: setup
+	$(PY) scripts/benchmark.py --name tweets --seeds $(BENCH_SEEDS) --report reports/benchmark-tweets.md \
+		--metrics metrics/benchmark-tweets.json -- $(BENCH_TWEETS)
+
+benchmark-trec: setup
+	$(PY) scripts/benchmark.py --name trec --seeds $(BENCH_SEEDS) --report reports/benchmark-trec.md \
+		--metrics metrics/benchmark-trec.json -- $(BENCH_TREC)
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

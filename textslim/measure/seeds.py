@@ -37,6 +37,13 @@ def runs_from_exp_show(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["seed", "variant", *FIGURES])
 
 
+def runs_from_summaries(summaries: dict[int, dict]) -> pd.DataFrame:
+    """One row per (seed, variant) from each seed's metrics/summary.json (its `by_variant` figures)."""
+    records = [{"seed": int(seed), "variant": variant, **{f: figures[f] for f in FIGURES}}
+               for seed, summary in summaries.items() for variant, figures in sorted(summary["by_variant"].items())]
+    return pd.DataFrame.from_records(records, columns=["seed", "variant", *FIGURES])
+
+
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     """Per variant: n, and mean and sample sd of every figure (sd is NaN for a single run)."""
     if runs.empty:

@@ -1,0 +1,134 @@
+"""A benchmark: the default recipe on another data set, over several student seeds, in a clone of this repo.
+
+The clone (a temporary `git clone` of HEAD that shares this repo's DVC cache) keeps the workspace's default results
+as they are, and runs the committed code, not whatever the workspace holds while a long benchmark runs. The first
+seed is `dvc exp run` with the benchmark's overrides: every stage runs. Each further seed is
+`dvc exp run -S distill.seed=N` in the same clone, whose workspace then holds the first run: the split and the teacher
+are up to date, so only the students and what follows them run again. (`dvc exp run --temp` would start every seed
+from the commit and fine-tune the teacher again: its DVCLive outputs keep it out of the run cache.)
+
+The report: the data set's split and class counts, mean ± sd over the seeds, then the first seed's summary in full
+(its decisions against the teacher and teacher-int8, and the test split's power), with the wall time of each run.
+
+    python scripts/benchmark.py --name tweets --seeds 42 1 2 --report reports/benchmark-tweets.md \\
+        --metrics metrics/benchmark-tweets.json -- -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.2
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from textslim.atomic import atomic_file, write_json
+from textslim.cpu import cpu_model
+from textslim.measure.seeds import aggregate, runs_from_summaries, seeds_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_clone(dest: Path) -> None:
+    """A git clone of HEAD at dest, using this repo's DVC cache (outputs already cached are linked, not rebuilt)."""
+    cache = subprocess.run(["dvc", "cache", "dir"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+    subprocess.run(["dvc", "cache", "dir", "--local", cache], cwd=dest, check=True)
+
+
+def run_seed(clone: Path, name: str, overrides: list[str], seed: int) -> float:
+    """One `dvc exp run` in the clone's workspace with distill.seed=seed; its wall time in minutes."""
+    # Stages run as `python stages/x.py`: PYTHONPATH=. makes them import the clone's textslim, not the editable
+    # install's (the workspace).
+    env = {**os.environ, "PYTHONPATH": "."}
+    started = time.monotonic()
+    done = subprocess.run(["dvc", "exp", "run", "-n", f"{name}-seed-{seed}", *overrides, "-S", f"distill.seed={seed}"],
+                          cwd=clone, env=env)
+    minutes = (time.monotonic() - started) / 60
+    if done.returncode != 0:
+        sys.exit(f"error: `dvc exp run` for seed {seed} failed (exit {done.returncode}) after {minutes:.1f} min; "
+                 f"nothing written (the clone is kept for a look: {clone})")
+    return minutes
+
+
+def data_lines(data: dict) -> list[str]:
+    """The split as prepare_data made it: sizes, class counts per split, and what it dropped."""
+    labels = data["labels"]
+    counts = data["class_counts"]
+    lines = ["## Data", "",
+             f"`{data['source']}`: {data['rows_read']:,} rows read, {data['rows_kept']:,} kept "
+             f"(dropped: {', '.join(f'{k} {v:,}' for k, v in data['dropped'].items())}; "
+             f"left out by `data.max_train_samples`: {data['left_out_by_train_limit']:,}).", ""]
+    if data.get("too_small_classes"):
+        named = ", ".join(f"{label} ({n})" for label, n in data["too_small_classes"].items())
+        lines += [f"Classes too small for every split, dropped (texts): {named}.", ""]
+    lines += ["| class | " + " | ".join(counts) + " |", "|:--|" + "--:|" * len(counts)]
+    lines += [f"| {label} | " + " | ".join(f"{counts[split].get(label, 0):,}" for split in counts) + " |"
+              for label in labels]
+    lines.append("| **total** | " + " | ".join(f"**{data['split_sizes'][split]:,}**" for split in counts) + " |")
+    return [*lines, ""]
+
+
+def benchmark_markdown(name: str, overrides: list[str], minutes: dict[int, float], data: dict,
+                       summaries: dict[int, dict], first_summary_md: str, cpu: str) -> str:
+    """reports/benchmark-<name>.md."""
+    seeds = list(minutes)
+    stats = aggregate(runs_from_summaries({seed: summaries[seed] for seed in seeds}))
+    spread = seeds_markdown(stats, seeds).replace("# Spread over student seeds", "## Spread over student seeds", 1)
+    first = first_summary_md.replace("# textslim summary", f"## The first seed's run in full (distill.seed={seeds[0]})",
+                                     1)
+    first = "\n".join(("#" + line) if line.startswith("## ") and i else line
+                      for i, line in enumerate(first.splitlines()))
+    timing = "; ".join(f"seed {seed}: {m:.1f} min" for seed, m in minutes.items())
+    lines = [f"# Benchmark: {name}", "",
+             f"`python scripts/benchmark.py --name {name}` (`make benchmark-{name}`): the default recipe with "
+             f"`{' '.join(overrides)}`, student seeds {', '.join(map(str, seeds))}, in a clone of the commit that ran "
+             "it. The split and the teacher are the same in every run (top-level `seed`).", "",
+             f"CPU: {cpu}. Wall time: **{sum(minutes.values()):.1f} min** ({timing}; the first seed runs every "
+             "stage, the others the students onward).", "",
+             *data_lines(data), spread.rstrip("\n"), "", first.rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="the benchmark's name (its experiments are <name>-seed-<N>)")
+    parser.add_argument("--seeds", type=int, nargs="+", required=True, help="distill.seed values, the first run first")
+    parser.add_argument("--report", required=True, type=Path)
+    parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then `dvc exp run` options (-S key=value)")
+    args = parser.parse_args()
+    overrides = [o for o in args.overrides if o != "--"]
+    if any("distill.seed" in o for o in overrides):
+        sys.exit("error: --seeds sets distill.seed; leave it out of the overrides")
+
+    clone = Path(tempfile.mkdtemp(prefix=f"textslim-benchmark-{args.name}-"))
+    make_clone(clone)
+    minutes, summaries = {}, {}
+    for i, seed in enumerate(args.seeds):
+        # -S persists in the clone's params.yaml, so the later seeds need only their own distill.seed
+        minutes[seed] = run_seed(clone, args.name, overrides if i == 0 else [], seed)
+        summaries[seed] = json.loads((clone / "metrics/summary.json").read_text())
+        if i == 0:
+            data = json.loads((clone / "metrics/data.json").read_text())
+            first_md = (clone / "reports/summary.md").read_text()
+        print(f"{args.name}: seed {seed} done in {minutes[seed]:.1f} min", flush=True)
+
+    cpu = cpu_model()
+    with atomic_file(args.report) as tmp:
+        tmp.write_text(benchmark_markdown(args.name, overrides, minutes, data, summaries, first_md, cpu))
+    stats = aggregate(runs_from_summaries(summaries))
+    write_json(args.metrics, {
+        "name": args.name, "overrides": overrides, "seeds": args.seeds, "cpu": cpu,
+        "minutes": {str(seed): round(m, 1) for seed, m in minutes.items()},
+        "data": data, "spread": stats.to_dict(orient="records"),
+        "by_seed": {str(seed): summary["by_variant"] for seed, summary in summaries.items()},
+        "first_seed_summary": summaries[args.seeds[0]]})
+    shutil.rmtree(clone)
+    print(f"{args.name}: {sum(minutes.values()):.1f} min; wrote {args.report} and {args.metrics}")
+
+
+if __name__ == "__main__":
+    main()
