@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_clone(dest: Path) -> None:
     """A git clone of HEAD at dest, using this repo's DVC cache (outputs already cached are linked, not rebuilt)."""
-    cache = subprocess.run(["dvc", "cache", "dir"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    cache = subprocess.run(["dvc", "cache", "dir"], cwd=REPO, check=True, capture_output=True,
+                           text=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
     subprocess.run(["dvc", "cache", "dir", "--local", cache], cwd=dest, check=True)
 
@@ -77,8 +78,8 @@ def benchmark_markdown(name: str, overrides: list[str], minutes: dict[int, float
     seeds = list(minutes)
     stats = aggregate(runs_from_summaries({seed: summaries[seed] for seed in seeds}))
     spread = seeds_markdown(stats, seeds).replace("# Spread over student seeds", "## Spread over student seeds", 1)
-    first = first_summary_md.replace("# textslim summary", f"## The first seed's run in full (distill.seed={seeds[0]})",
-                                     1)
+    heading = f"## The first seed's run in full (distill.seed={seeds[0]})"
+    first = first_summary_md.replace("# textslim summary", heading, 1)
     first = "\n".join(("#" + line) if line.startswith("## ") and i else line
                       for i, line in enumerate(first.splitlines()))
     timing = "; ".join(f"seed {seed}: {m:.1f} min" for seed, m in minutes.items())

@@ -41,18 +41,19 @@ def main() -> None:
         raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(params.distill.students)}")
     splits, labels = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
+    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits)),
+                  "augmented": augmented_texts(args.augmented)}
     set_seed(params.distill.seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
     teacher_tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    build = build_student(args.strategy, teacher, teacher_tokenizer, splits, labels,
-                          params)  # checks the recipe's params (layer counts, LoRA targets, ...) before training
+    # checks the recipe's params (layer counts, LoRA targets, ...) before training
+    build = build_student(args.strategy, teacher, teacher_tokenizer, splits, labels, params,
+                          [text for texts, _ in unlabelled.values() for text in texts])
     del teacher  # kept alive only by a build whose intermediate-layer loss runs it in the training step
     log.info("student %s: %s", args.strategy, build.recipe)
 
     # The student reads raw text with its own tokenizer; the teacher's logits are per text, row-aligned.
     rows = build.train_rows if build.train_rows is not None else list(range(len(splits["train"])))
-    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits)),
-                  "augmented": augmented_texts(args.augmented)}
     transfer, transfer_logits = transfer_set(splits["train"].iloc[rows], logits["train"][rows], unlabelled)
     train = tokenize_frame(transfer, build.tokenizer, build.train.max_length, transfer_logits)
     validation = tokenize_frame(splits["validation"], build.tokenizer, build.train.max_length, logits["validation"])

@@ -15,7 +15,7 @@ from textslim.forms import write_student_record
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.measure.evaluation import evaluate_classifier, model_size
 from textslim.params import load_params
-from textslim.train.distributed import is_main_process, relaunch_under_torchrun
+from textslim.train.distributed import one_process_only, relaunch_under_torchrun
 from textslim.train.loop import tokenize_frame, train_classifier
 from textslim.train.teacher import hub_revision, load_teacher, setfit_teacher, write_untrained_curves
 
@@ -34,8 +34,10 @@ def main() -> None:
 
     params = load_params(args.params)
     cfg = params.teacher
-    if (not cfg.finetune or cfg.recipe == "setfit") and not is_main_process():
-        return  # nothing for the HF Trainer to share (used as it is, or SetFit's own trainer): rank 0 does it all
+    if cfg.finetune and cfg.recipe == "finetune":
+        relaunch_under_torchrun()  # TEXTSLIM_NPROC > 1: data-parallel fine-tuning; returns in one process
+    else:  # used as it is, or SetFit's own trainer: nothing for DDP to share
+        one_process_only(f"teacher.recipe {cfg.recipe} with teacher.finetune {str(cfg.finetune).lower()}")
     splits, labels = read_prepared(args.data)
     unlabelled = read_unlabelled(args.data)
     set_seed(params.seed)
@@ -81,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, relaunch=relaunch_under_torchrun)  # TEXTSLIM_NPROC > 1: data-parallel
+    run_stage(main)  # main relaunches itself under torchrun when TEXTSLIM_NPROC > 1 and there is training to share

@@ -242,16 +242,60 @@ def test_a_stage_that_passes_the_relaunch_runs_under_torchrun(monkeypatch, env, 
         assert calls[0][1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script]
 
 
-def test_the_training_stages_alone_pass_the_relaunch():
-    """Which stage scripts call run_stage(..., relaunch=relaunch_under_torchrun): the two that train, no other."""
-    passing = set()
+def test_the_training_stages_alone_relaunch():
+    """Which stage scripts use relaunch_under_torchrun (passed to run_stage, or called once the params say there is
+    training to share): the two that train, no other."""
+    using = set()
     for script in sorted((REPO / "stages").glob("*.py")):
         for node in ast.walk(ast.parse(script.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_stage":
-                if any(k.arg == "relaunch" and getattr(k.value, "id", None) == "relaunch_under_torchrun"
-                       for k in node.keywords):
-                    passing.add(script.stem)
-    assert passing == {"finetune_teacher", "distill_student"}
+            if isinstance(node, ast.Name) and node.id == "relaunch_under_torchrun":
+                using.add(script.stem)
+    assert using == {"finetune_teacher", "distill_student"}
+
+
+class _PastTheLaunch(Exception):
+    """Raised where the stage would start reading data: the launch decision is behind it."""
+
+
+@pytest.mark.parametrize("recipe, finetune, launched", [
+    ("finetune", "true", True), ("setfit", "true", False), ("finetune", "false", False)])
+def test_the_teacher_stage_relaunches_only_when_there_is_training_to_share(monkeypatch, tmp_path, caplog, recipe,
+                                                                          finetune, launched):
+    import runpy
+
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["teacher"].update(recipe=recipe, finetune=finetune == "true")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("WORLD_SIZE", "LOCAL_RANK", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TEXTSLIM_NPROC", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("sys.argv", ["stages/finetune_teacher.py", "--params", str(tmp_path / "params.yaml"),
+                                     *[x for flag in ("--data", "--model-out", "--logits-out", "--metrics-out",
+                                                      "--live-dir") for x in (flag, str(tmp_path / "x"))]])
+    calls = []
+
+    def execv(path, command):
+        calls.append(command)
+        raise _PastTheLaunch
+
+    def read_prepared(*args):
+        raise _PastTheLaunch
+
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.setattr("textslim.data.read_prepared", read_prepared)
+    with caplog.at_level("INFO"), pytest.raises(_PastTheLaunch):
+        runpy.run_path(str(REPO / "stages/finetune_teacher.py"), run_name="__main__")
+    assert bool(calls) == launched
+    assert ("TEXTSLIM_NPROC = 2 left unused" in caplog.text) == (not launched)
+
+
+def test_one_process_work_under_a_multi_process_torchrun_is_a_one_line_error():
+    with pytest.raises(TextslimError, match="^teacher.recipe setfit runs in one process: run this stage without"):
+        distributed.one_process_only("teacher.recipe setfit", {"WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    distributed.one_process_only("teacher.recipe setfit", {"WORLD_SIZE": "1", "LOCAL_RANK": "0"})  # one: fine
 
 
 def test_more_processes_than_gpus_is_an_error(monkeypatch):

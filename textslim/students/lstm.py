@@ -185,7 +185,8 @@ def _build(ctx: BuildContext) -> StudentBuild:
     from textslim.train.losses import LossWeights
 
     lp = ctx.section
-    student, tokenizer, recipe = build_lstm_student(ctx.train_texts, ctx.labels, lp.embeddings, lp.embedding_dim,
+    # Its words come from every text it distils on: with few labels, most of them are in the unlabelled texts.
+    student, tokenizer, recipe = build_lstm_student(ctx.transfer_texts, ctx.labels, lp.embeddings, lp.embedding_dim,
                                                     lp.hidden_size, lp.dropout, lp.min_count, lp.max_vocab,
                                                     ctx.params.distill.seed)
     weights = LossWeights(hard=lp.hard_weight, soft=lp.soft_weight, sequence=lp.sequence_weight,

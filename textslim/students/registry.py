@@ -8,7 +8,7 @@ The registry style is torchdistill's: a module adds itself with `register(...)` 
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,16 @@ class BuildContext:
     labels: list[str]
     params: Any  # textslim.params.Params
     section: Any  # this recipe's own params section
+    unlabelled_texts: list[str] = field(default_factory=list)  # the transfer set's texts beyond the training split
 
     @property
     def train_texts(self) -> list[str]:
         return self.splits["train"]["text"].tolist()
+
+    @property
+    def transfer_texts(self) -> list[str]:
+        """Every text the student distils on: the training split's, then the unlabelled and augmented ones."""
+        return self.train_texts + list(self.unlabelled_texts)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,16 @@ def is_main_process(environ: Mapping[str, str] | None = None) -> bool:
     return rank(environ) == 0
 
 
+def one_process_only(what: str, environ: Mapping[str, str] | None = None) -> None:
+    """For work with nothing for DDP to share: TEXTSLIM_NPROC > 1 is noted and left unused, and a run already under
+    torchrun with more than one process is an error (the other ranks would have nothing to do while rank 0 waited
+    for them in the trainer's process-group setup)."""
+    if under_torchrun(environ) and world_size(environ) > 1:
+        raise TextslimError(f"{what} runs in one process: run this stage without torchrun")
+    if requested_processes(environ) > 1:
+        log.info("%s = %d left unused: %s runs in one process", ENV, requested_processes(environ), what)
+
+
 def torchrun_command(nproc: int, argv: Sequence[str], python: str = sys.executable) -> list[str]:
     """The same command line, run by N processes on this machine (a free rendezvous port: stages may run side by
     side)."""

@@ -29,6 +29,9 @@ from textslim.train.losses import LossWeights, hidden_state_loss, kd_loss
 
 log = logging.getLogger(__name__)
 LABELS_ONLY = LossWeights()  # cross-entropy on the gold labels alone: how the teacher trains
+# The Trainer's per-evaluation timings: they differ run to run, so a kept history would make a re-run with the same
+# weights write a different model folder (its textslim_student.json), and DVC would rerun every stage downstream.
+EVAL_TIMINGS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
 
 
 class DistillationTrainer(Trainer):
@@ -154,7 +157,8 @@ def train_classifier(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             compute_metrics=eval_metrics, callbacks=callbacks, optimizers=(_optimizer(model, params), None),
             loss_weights=loss_weights, teacher=teacher, layer_map=layer_map)
         trainer.train()
-        history = [entry for entry in trainer.state.log_history if "eval_macro_f1" in entry]
+        history = [{key: value for key, value in entry.items() if key not in EVAL_TIMINGS}
+                   for entry in trainer.state.log_history if "eval_macro_f1" in entry]
     # Only rank 0 saved checkpoints, so only rank 0 reloaded the best epoch: the other ranks stop here.
     distributed.end_training()
     best = max(history, key=lambda e: e["eval_macro_f1"])
