@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
-from textslim.data import read_prepared, read_unlabelled
+from textslim.data import read_prepared
 from textslim.errors import TextslimError
 from textslim.forms import write_student_record
 from textslim.params import load_params
@@ -18,7 +18,7 @@ from textslim.students import build_student
 from textslim.students.registry import check_recipes
 from textslim.train.distributed import relaunch_under_torchrun
 from textslim.train.loop import tokenize_frame, train_classifier
-from textslim.train.transfer import augmented_texts, transfer_set, unlabelled_logits
+from textslim.train.transfer import augmented_texts, transfer_set, unlabelled_texts
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--teacher-logits", required=True)
     parser.add_argument("--augmented", required=True, help="the augment stage's texts and logits")
+    parser.add_argument("--unlabelled", required=True, help="the label_unlabelled stage's texts and logits")
     parser.add_argument("--out", required=True)
     parser.add_argument("--live-dir", required=True)
     args = parser.parse_args()
@@ -41,8 +42,7 @@ def main() -> None:
         raise TextslimError(f"--strategy {args.strategy!r} is not in distill.students {list(params.distill.students)}")
     splits, labels = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
-    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits)),
-                  "augmented": augmented_texts(args.augmented)}
+    unlabelled = {"unlabelled": unlabelled_texts(args.unlabelled), "augmented": augmented_texts(args.augmented)}
     set_seed(params.distill.seed)
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
     teacher_tokenizer = AutoTokenizer.from_pretrained(args.teacher)

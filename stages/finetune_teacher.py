@@ -10,7 +10,7 @@ from transformers import set_seed
 
 from textslim.atomic import atomic_dir, write_json
 from textslim.cli import run_stage
-from textslim.data import read_prepared, read_unlabelled
+from textslim.data import read_prepared
 from textslim.forms import write_student_record
 from textslim.inference import TorchClassifier, batched_logits
 from textslim.measure.evaluation import evaluate_classifier, model_size
@@ -39,7 +39,6 @@ def main() -> None:
     else:  # used as it is, or SetFit's own trainer: nothing for DDP to share
         one_process_only(f"teacher.recipe {cfg.recipe} with teacher.finetune {str(cfg.finetune).lower()}")
     splits, labels = read_prepared(args.data)
-    unlabelled = read_unlabelled(args.data)
     set_seed(params.seed)
     history, extra, no_curves = [], {}, None
     if cfg.recipe == "setfit":
@@ -65,11 +64,10 @@ def main() -> None:
         write_student_record(tmp, {**described, "recipe": "teacher", "teacher_recipe": cfg.recipe,
                                    "max_length": cfg.max_length, "history": history})
     classifier = TorchClassifier(args.model_out, cfg.max_length)
+    # The unlabelled transfer texts are labelled by their own stage (label_unlabelled): a new corpus never retrains
+    # the teacher.
     logits = {name: batched_logits(classifier, splits[name]["text"].tolist(), batch_size=128)
               for name in ("train", "validation")}
-    # The transfer texts without a label (few-shot): the teacher's logits are all the students learn from them.
-    logits["unlabelled"] = (batched_logits(classifier, unlabelled, batch_size=128) if unlabelled
-                            else np.zeros((0, len(labels)), dtype=np.float32))
     with atomic_dir(args.logits_out) as tmp:
         for name, scores in logits.items():
             np.save(tmp / f"{name}.npy", scores.astype(np.float32))

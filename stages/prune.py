@@ -9,9 +9,9 @@ import numpy as np
 from textslim.atomic import atomic_dir
 from textslim.cli import run_stage
 from textslim.compress.student import prune_folder
-from textslim.data import read_prepared, read_unlabelled
+from textslim.data import read_prepared
 from textslim.params import load_params
-from textslim.train.transfer import transfer_set, unlabelled_logits
+from textslim.train.transfer import augmented_texts, transfer_set, unlabelled_texts
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +22,17 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--teacher-logits", required=True)
+    parser.add_argument("--unlabelled", required=True, help="the label_unlabelled stage's texts and logits")
+    parser.add_argument("--augmented", required=True, help="the augment stage's texts and logits")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     params = load_params(args.params)
     splits, _ = read_prepared(args.data)
     logits = {name: np.load(Path(args.teacher_logits) / f"{name}.npy") for name in ("train", "validation")}
-    # Trimming, importance and recovery see the unlabelled transfer texts too (a few-shot run's only bulk of text).
-    unlabelled = {"unlabelled": (read_unlabelled(args.data), unlabelled_logits(args.teacher_logits))}
+    # Trimming, importance and recovery see the whole transfer set distillation saw: the unlabelled texts (a few-shot
+    # run's only bulk of text) and the augmented ones.
+    unlabelled = {"unlabelled": unlabelled_texts(args.unlabelled), "augmented": augmented_texts(args.augmented)}
     splits["train"], logits["train"] = transfer_set(splits["train"], logits["train"], unlabelled)
     with atomic_dir(args.out) as tmp:
         report = prune_folder(args.model, tmp, params, splits, logits)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textslim.atomic import atomic_file, read_json
 from textslim.cli import run_stage
+from textslim.corpora import report_lines
 from textslim.data_report import data_report_lines
 from textslim.measure.decisions import decision_lines
 from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
@@ -33,7 +34,8 @@ def main() -> None:
     baseline = read_json(metrics_dir / "baseline.json")
     extra = [baseline_line(baseline), "", *decision_lines(rows, best, summary["test_texts"]),
              *compression_lines(students), *hardware_lines(summary), "## Data", "",
-             *data_report_lines(read_json(metrics_dir / "data.json"))]
+             *data_report_lines(read_json(metrics_dir / "data.json")),
+             *report_lines(read_json(metrics_dir / "unlabelled.json"))]
     with atomic_file(args.out) as tmp:
         tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,
                                      params, recipe_notes(students, rows[0]["accuracy"]), extra))

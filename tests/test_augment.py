@@ -15,7 +15,7 @@ from textslim.data import write_prepared
 from textslim.errors import TextslimError
 from textslim.params import AugmentParams, load_params
 from textslim.train.augment import augment_texts, neighbour_table
-from textslim.train.transfer import augmented_texts, transfer_set
+from textslim.train.transfer import NO_LABEL, augmented_texts, transfer_set
 
 STAGES = Path(__file__).resolve().parents[1] / "stages"
 
@@ -95,7 +95,8 @@ def test_the_stage_labels_augmented_texts_with_the_teachers_logits(tmp_path, tin
     transfer, transfer_logits = transfer_set(frame, np.zeros((40, 2), np.float32),
                                              {"augmented": augmented_texts(tmp_path / "augmented")})
     assert len(transfer) == 52 and transfer_logits.shape == (52, 2)
-    assert (transfer["label"].iloc[40:].to_numpy() == logits.argmax(-1)).all()  # the teacher's decision
+    assert (transfer["label"].iloc[40:] == NO_LABEL).all()  # no gold label: the teacher's logits teach them
+    np.testing.assert_array_equal(transfer_logits[40:], logits)
 
 
 def test_an_empty_augmented_set_leaves_the_transfer_set_alone(tmp_path):
@@ -109,11 +110,11 @@ def test_an_empty_augmented_set_leaves_the_transfer_set_alone(tmp_path):
     assert transfer is frame and logits.shape == (4, 2)
 
 
-def test_the_transfer_set_is_training_rows_then_each_unlabelled_group_with_the_teachers_decision():
+def test_the_transfer_set_is_training_rows_then_each_unlabelled_group_without_a_hard_label():
     frame = sentences(4)
     scores = {"unlabelled": (["u1", "u2"], np.array([[0.0, 2.0], [3.0, 1.0]])),
               "augmented": (["a1"], np.array([[0.5, 0.1]]))}
     transfer, logits = transfer_set(frame, np.ones((4, 2)), scores)
     assert transfer["text"].tolist() == frame["text"].tolist() + ["u1", "u2", "a1"]
-    assert transfer["label"].tolist()[4:] == [1, 0, 0]
+    assert transfer["label"].tolist()[4:] == [NO_LABEL] * 3  # the soft term alone learns from them
     np.testing.assert_array_equal(logits[4:], [[0.0, 2.0], [3.0, 1.0], [0.5, 0.1]])

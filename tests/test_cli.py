@@ -57,14 +57,15 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
 ])
 def test_prune_rejects_bad_params(tmp_path, tiny_teacher, prune, fragment):
     done = _stage("prune", "--params", str(_params(tmp_path, prune=prune)), "--model", str(tiny_teacher),
-                  "--data", "data", "--teacher-logits", "logits", "--out", "pruned", cwd=tmp_path)
+                  "--data", "data", "--teacher-logits", "logits", "--unlabelled", "unlabelled", "--augmented",
+                  "augmented", "--out", "pruned", cwd=tmp_path)
     _assert_one_line_error(done, fragment)
     assert not (tmp_path / "pruned").exists()
 
 
 def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
-    """prepare_data on the tiny CSV, and zero teacher logits for its train and validation splits (and its unlabelled
-    texts: none here)."""
+    """prepare_data on the tiny CSV, zero teacher logits for its train and validation splits, and empty unlabelled and
+    augmented transfer sets, as label_unlabelled and augment leave them without data.unlabelled or augment.size."""
     prepared = _stage("prepare_data", "--params", str(params), "--out", "data", "--report-out", "data.json",
                       cwd=tmp_path)
     assert prepared.returncode == 0, prepared.stderr
@@ -73,9 +74,13 @@ def _prepared_with_logits(tmp_path: Path, params: Path) -> Path:
 
     logits = tmp_path / "logits"
     logits.mkdir()
-    for split in ("train", "validation", "unlabelled"):
+    for split in ("train", "validation"):
         n = len(pd.read_parquet(tmp_path / "data" / f"{split}.parquet"))
         np.save(logits / f"{split}.npy", np.zeros((n, 2), dtype=np.float32))
+    for name in ("unlabelled", "augmented"):
+        (tmp_path / name).mkdir()
+        pd.DataFrame({"text": pd.Series([], dtype=str)}).to_parquet(tmp_path / name / "texts.parquet")
+        np.save(tmp_path / name / "teacher_logits.npy", np.zeros((0, 2), dtype=np.float32))
     return logits
 
 
@@ -89,7 +94,8 @@ def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teach
     params = _params(tmp_path, data={"source": str(tiny_csv)}, prune={"head_fraction": 0.9})
     logits = _prepared_with_logits(tmp_path, params)
     done = _stage("prune", "--params", str(params), "--model", str(student), "--data", "data",
-                  "--teacher-logits", str(logits), "--out", "pruned", cwd=tmp_path)
+                  "--teacher-logits", str(logits), "--unlabelled", "unlabelled", "--augmented", "augmented",
+                  "--out", "pruned", cwd=tmp_path)
     _assert_one_line_error(done, "prune.head_fraction")
     assert not (tmp_path / "pruned").exists()
 
@@ -100,7 +106,7 @@ def test_distill_rejects_num_layers_not_below_teacher_depth(tmp_path, tiny_teach
     logits = _prepared_with_logits(tmp_path, params)
     done = _stage("distill_student", "--params", str(params), "--strategy", "first", "--data", "data",
                   "--teacher", str(tiny_teacher), "--teacher-logits", str(logits), "--out", "student",
-                  "--augmented", "augmented", "--live-dir", "live", cwd=tmp_path)
+                  "--augmented", "augmented", "--unlabelled", "unlabelled", "--live-dir", "live", cwd=tmp_path)
     _assert_one_line_error(done, "first.num_layers = 4", "4-layer teacher")
     assert not (tmp_path / "student").exists()
 

@@ -40,6 +40,21 @@ def test_sequence_loss_is_cross_entropy_against_the_teachers_argmax():
     assert kd_loss(student, teacher, labels, weights).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_an_unlabelled_row_has_no_hard_term_but_keeps_its_soft_one():
+    student = torch.tensor([[1.0, -1.0], [0.2, 0.3], [0.5, 0.5]], requires_grad=True)
+    teacher = torch.tensor([[2.0, 0.0], [-0.5, 1.5], [1.0, -1.0]])
+    weights = LossWeights.from_alpha(0.5, 2.0)
+    got = kd_loss(student, teacher, torch.tensor([0, -100, -100]), weights)
+    soft = kd_loss(student, teacher, torch.tensor([0, 0, 0]), LossWeights(hard=0.0, soft=0.5, temperature=2.0))
+    hard = torch.nn.functional.cross_entropy(student[:1], torch.tensor([0]))  # the mean over the labelled row
+    assert got.item() == pytest.approx((0.5 * hard + soft).item(), rel=1e-6)
+    # a batch of unlabelled rows only: the soft term alone, finite, with gradients
+    only = kd_loss(student, teacher, torch.full((3,), -100), weights)
+    assert torch.isfinite(only) and only.item() == pytest.approx(soft.item(), rel=1e-6)
+    only.backward()
+    assert torch.isfinite(student.grad).all() and student.grad.abs().sum() > 0
+
+
 def test_kd_loss_without_teacher_is_cross_entropy():
     logits, labels = torch.tensor([[0.3, -0.2]]), torch.tensor([1])
     assert kd_loss(logits, None, labels, LossWeights()).item() == pytest.approx(

@@ -72,12 +72,15 @@ def chain(request, tmp_path_factory, tiny_csv) -> tuple[str, Path]:
     _stage("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", logits,
            "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
     _stage("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
+    _stage("label_unlabelled", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "unlabelled",
+           "--report-out", work / "unlabelled.json")
+    transfer = ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]
     for student in ("spread", "lora"):
         _stage("distill_student", *p, "--strategy", student, "--data", data, "--teacher", work / "teacher",
-               "--teacher-logits", logits, "--augmented", work / "augmented", "--out", work / "students" / student,
+               "--teacher-logits", logits, *transfer, "--out", work / "students" / student,
                "--live-dir", work / "live" / student)
         _stage("prune", *p, "--model", work / "students" / student, "--data", data, "--teacher-logits", logits,
-               "--out", work / "pruned" / student)
+               *transfer, "--out", work / "pruned" / student)
         _stage("export_onnx", *p, "--model", work / "pruned" / student, "--data", data,
                "--out", work / "onnx" / student)
         _stage("quantize", *p, "--model", work / "onnx" / student, "--data", data,

@@ -17,6 +17,7 @@ from textslim.forms import ONNX_INT8
 from textslim.inference import load
 from textslim.params import DataParams
 from textslim.sources import split_with_unlabelled
+from textslim.train.transfer import unlabelled_texts
 
 pytestmark = pytest.mark.slow
 SHOTS = 4
@@ -56,13 +57,14 @@ def few_shot_run(tmp_path_factory, tiny_csv, tiny_sentence_body) -> Path:
     _stage("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", logits,
            "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
     _stage("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
+    _stage("label_unlabelled", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "unlabelled",
+           "--report-out", work / "unlabelled.json")
+    transfer = ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]
     _stage("distill_student", *p, "--strategy", "spread", "--data", data, "--teacher", work / "teacher",
-           "--teacher-logits", logits, "--augmented", work / "augmented", "--out", work / "student",
-           "--live-dir", work / "live-spread")
+           "--teacher-logits", logits, *transfer, "--out", work / "student", "--live-dir", work / "live-spread")
     _stage("distill_student", *p, "--strategy", "lora", "--data", data, "--teacher", work / "teacher",
-           "--teacher-logits", logits, "--augmented", work / "augmented", "--out", work / "lora",
-           "--live-dir", work / "live-lora")
-    _stage("prune", *p, "--model", work / "student", "--data", data, "--teacher-logits", logits,
+           "--teacher-logits", logits, *transfer, "--out", work / "lora", "--live-dir", work / "live-lora")
+    _stage("prune", *p, "--model", work / "student", "--data", data, "--teacher-logits", logits, *transfer,
            "--out", work / "pruned")
     for name in ("teacher", "pruned"):
         _stage("export_onnx", *p, "--model", work / name, "--data", data, "--out", work / f"onnx-{name}")
@@ -85,8 +87,10 @@ def test_a_setfit_teacher_labels_every_transfer_text(few_shot_run):
     assert metrics["recipe"] == "setfit" and metrics["labelled_texts"] == 2 * SHOTS
     config = json.loads((few_shot_run / "teacher" / "config.json").read_text())
     assert config["model_type"] == "textslim-setfit"
-    unlabelled = np.load(few_shot_run / "logits" / "unlabelled.npy")
+    texts, unlabelled = unlabelled_texts(few_shot_run / "unlabelled")
+    assert texts == read_unlabelled(few_shot_run / "data")  # labelled by their own stage, in the prepared order
     assert unlabelled.shape == (120 - 2 * SHOTS, 2) and np.isfinite(unlabelled).all()
+    assert json.loads((few_shot_run / "unlabelled.json").read_text())["few_shot_unlabelled"] == 120 - 2 * SHOTS
     live = json.loads((few_shot_run / "live" / "metrics.json").read_text())
     assert live["no_curves"].startswith("trained by SetFit")
 

@@ -12,15 +12,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+
+from tests.tiny import sentences
 
 REPO = Path(__file__).resolve().parents[1]
 # Two students cover both compression paths: spread is a transformer (heads and FFN pruned structurally), lstm is
 # not (pruned unstructured). The other recipes run the same stages; their own tests cover their code.
 STUDENTS = ["spread", "lstm"]
 TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
-UPSTREAM = {"prepare_data", "finetune_teacher", "augment", "baseline"} | {f"distill_student@{s}" for s in STUDENTS}
+UPSTREAM = ({"prepare_data", "finetune_teacher", "augment", "label_unlabelled", "baseline"}
+            | {f"distill_student@{s}" for s in STUDENTS})
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
                        for s in STUDENTS} | {"compare", "report"}
 # Stages that train: finetune_teacher, every distill_student@S, and prune@S (its recovery distillation).
@@ -88,7 +92,7 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(built_repo[1])
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 9 + 5 * len(STUDENTS)
+    assert len(lock["stages"]) == 10 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     # Each side report lives only in the folder of the stage that wrote it: nothing relays it to the next folder.
@@ -145,6 +149,24 @@ def test_a_param_changed_and_changed_back_comes_from_the_run_cache(pipeline_repo
     trained = sorted(stage for stage in _ran(back) if stage.startswith(TRAINING))
     assert not trained, f"trained again instead of restoring from the run cache: {trained}"
     assert "is cached - skipping run" in back
+
+
+def test_a_new_unlabelled_corpus_never_retrains_the_teacher(pipeline_repo, tiny_csv):
+    """data.unlabelled added: the teacher labels the new texts in their own stage, the students distil on them, and
+    the teacher itself is not trained again."""
+    labelled = set(pd.read_csv(tiny_csv)["text"])
+    texts = [t for t in dict.fromkeys(sentences(60, seed=11)["text"]) if t not in labelled]
+    (pipeline_repo / "more.txt").write_text("\n".join(texts) + "\n")
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    params["data"]["unlabelled"] = ["more.txt"]
+    (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = _ran(_run(["dvc", "repro"], pipeline_repo))
+    assert {"label_unlabelled", "distill_student@spread", "prune@spread", "compare"} <= ran
+    assert "finetune_teacher" not in ran and "augment" not in ran
+    record = yaml.safe_load((pipeline_repo / "models" / "students" / "spread" / "textslim_student.json").read_text())
+    assert record["transfer_unlabelled_texts"] == len(texts)
+    summary = (pipeline_repo / "reports" / "summary.md").read_text()
+    assert "Unlabelled transfer texts, labelled by the teacher" in summary
 
 
 def test_a_fresh_clone_gets_every_model_from_a_remote_and_has_nothing_to_run(pipeline_repo, tmp_path):

@@ -27,6 +27,10 @@ class DataParams:
     test_fraction: float = 0.1
     max_train_samples: int | None = None
     shots_per_class: int | None = None
+    # Unlabelled transfer texts (textslim.corpora): files with a text_column, .txt files, or built-in corpora; the
+    # teacher labels them for the students (the label_unlabelled stage). unlabelled_max caps them (a seeded draw).
+    unlabelled: tuple[str, ...] = ()
+    unlabelled_max: int | None = None
 
     def validate(self) -> None:
         for name in ("validation_fraction", "test_fraction"):
@@ -36,6 +40,10 @@ class DataParams:
                     "data.max_train_samples", "null or a positive integer", self.max_train_samples)
         check_param(self.shots_per_class is None or self.shots_per_class > 0,
                     "data.shots_per_class", "null or a positive integer", self.shots_per_class)
+        check_param(all(isinstance(s, str) and s.strip() for s in self.unlabelled), "data.unlabelled",
+                    "a list of files or builtin: corpora", list(self.unlabelled))
+        check_param(self.unlabelled_max is None or self.unlabelled_max > 0,
+                    "data.unlabelled_max", "null or a positive integer", self.unlabelled_max)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ class LossWeights:
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
             weights: LossWeights) -> torch.Tensor:
     """hard * CE(student, labels) + soft * T^2 * KL(softmax(teacher/T) || softmax(student/T))
-    + sequence * CE(student, argmax teacher)."""
-    loss = weights.hard * F.cross_entropy(student_logits, labels)
+    + sequence * CE(student, argmax teacher). A row labelled -100 (an unlabelled transfer text) has no hard term;
+    the hard term is the mean over the labelled rows, 0 in a batch without any."""
+    labelled = labels != -100
+    loss = weights.hard * (F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any()
+                           else student_logits.sum() * 0.0)
     if teacher_logits is None:
         return loss
     t = weights.temperature

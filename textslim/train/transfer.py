@@ -1,6 +1,7 @@
 """The transfer set a student learns from: the labelled training rows, then texts without a gold label (the unlabelled
-transfer texts of a few-shot run, the augmented copies), each with the teacher's logits. A text without a gold label
-takes the teacher's argmax for the hard-label term."""
+transfer texts: data.unlabelled and a few-shot run's unlabelled training texts; the augmented copies), each with the
+teacher's logits. A text without a gold label has label NO_LABEL: the hard-label term skips it, the soft term does not.
+"""
 
 import logging
 from pathlib import Path
@@ -10,6 +11,9 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+NO_LABEL = -100  # cross-entropy's ignore_index: the hard-label term leaves the row out
+UNLABELLED_TEXTS, UNLABELLED_LOGITS = "texts.parquet", "teacher_logits.npy"  # the label_unlabelled stage's folder
+
 
 def transfer_set(train: pd.DataFrame, train_logits: np.ndarray, unlabelled: dict[str, tuple[list[str], np.ndarray]]
                  ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -18,7 +22,7 @@ def transfer_set(train: pd.DataFrame, train_logits: np.ndarray, unlabelled: dict
     frames, logits, counts = [train[["text", "label"]]], [train_logits], [f"{len(train)} training texts"]
     for name, (texts, scores) in unlabelled.items():
         if len(texts):
-            frames.append(pd.DataFrame({"text": list(texts), "label": scores.argmax(-1)}))
+            frames.append(pd.DataFrame({"text": list(texts), "label": np.full(len(texts), NO_LABEL)}))
             logits.append(scores)
             counts.append(f"{len(texts)} {name}")
     if len(frames) == 1:
@@ -27,9 +31,12 @@ def transfer_set(train: pd.DataFrame, train_logits: np.ndarray, unlabelled: dict
     return pd.concat(frames, ignore_index=True), np.concatenate(logits)
 
 
-def unlabelled_logits(teacher_logits_dir: str | Path) -> np.ndarray:
-    """The teacher's logits for the prepared unlabelled texts (few-shot), in their order."""
-    return np.load(Path(teacher_logits_dir) / "unlabelled.npy")
+def unlabelled_texts(unlabelled_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """The label_unlabelled stage's texts and the teacher's logits for them."""
+    folder = Path(unlabelled_dir)
+    return pd.read_parquet(folder / UNLABELLED_TEXTS)["text"].tolist(), np.load(folder / UNLABELLED_LOGITS)
+
+
 
 
 def augmented_texts(augmented_dir: str | Path) -> tuple[list[str], np.ndarray]:
