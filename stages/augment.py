@@ -29,7 +29,7 @@ def main() -> None:
     splits, labels = read_prepared(args.data)
     texts, rows = [], []
     logits = np.zeros((0, len(labels)), dtype=np.float32)
-    if params.augment.size:
+    if params.augment.size or params.augment.copies:
         from textslim.students.lstm import load_glove  # the GloVe asset the BiLSTM's embeddings come from
 
         texts, rows = augment_texts(splits["train"]["text"].tolist(), params.augment, params.distill.seed,

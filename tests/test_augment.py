@@ -47,6 +47,19 @@ def test_every_known_word_is_swapped_for_a_neighbour_at_probability_one():
     assert all(text == swapped[["good film", "Bad day"][row]] for text, row in zip(texts, rows))
 
 
+def test_punctuation_and_spacing_stay_where_they_were():
+    cfg = AugmentParams(size=1, replace_probability=1.0, neighbours=1, candidate_words=6)
+    texts, _ = augment_texts(["Good,  bad... (film)!"], cfg, seed=0, vectors=toy_vectors())
+    assert texts == ["great,  awful... (fine)!"]  # "good," and "(film)" are swapped too: split on whitespace they
+    # were never looked up
+
+
+def test_copies_give_every_training_text_n_augmented_copies():
+    cfg = AugmentParams(copies=3, replace_probability=1.0, neighbours=1, candidate_words=6)
+    texts, rows = augment_texts(["good film", "Bad day", "film"], cfg, seed=0, vectors=toy_vectors())
+    assert len(texts) == 9 and sorted(rows) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
 def test_augmentation_is_seeded_and_size_zero_is_nothing():
     cfg = AugmentParams(size=20, replace_probability=0.5, neighbours=2, candidate_words=6)
     source = sentences(10)["text"].tolist() + ["good bad film"]
@@ -55,10 +68,11 @@ def test_augmentation_is_seeded_and_size_zero_is_nothing():
 
 
 @pytest.mark.parametrize("key, value", [("size", -1), ("replace_probability", 0.0), ("neighbours", 0),
-                                        ("candidate_words", 3)])
+                                        ("candidate_words", 3), ("copies", -2), ("copies", 4)])
 def test_bad_augment_params_are_named(tmp_path, key, value):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"augment": {"neighbours": 5, key: value}}))
+    # copies 4 with size 10: one or the other
+    path.write_text(yaml.safe_dump({"augment": {"neighbours": 5, "size": 10 if value == 4 else 0, key: value}}))
     with pytest.raises(TextslimError, match=f"augment.{key}"):
         load_params(path)
 

@@ -37,6 +37,8 @@ def test_structured_prune_trims_prunes_recovers_and_reloads(student, tmp_path):
     assert report["structured"]["intermediate_size_after"] == round(0.5 * 37)
     assert len(report["recovery"]) == 1 and "eval_macro_f1" in report["recovery"][0]
     assert report["vocabulary"]["vocab_after"] <= report["vocabulary"]["vocab_before"]
+    assert report["vocabulary"]["trimmed_to_texts"] == len(SPLITS["train"])
+    assert {"validation_texts_with_dropped_tokens", "test_texts_with_dropped_tokens"} <= set(report["vocabulary"])
     assert report["params"] == sum(p.numel() for p in model.parameters()) < report["params_before"]
     model.save_pretrained(tmp_path / "pruned")
     tokenizer.save_pretrained(tmp_path / "pruned")

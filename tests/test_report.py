@@ -149,14 +149,16 @@ def test_compression_and_baseline_lines_say_what_was_done():
     from textslim.measure.report import baseline_line, compression_lines
 
     structured = {"method": "structured", "params_before": 17_400_000, "params": 7_900_000,
-                  "vocabulary": {"vocab_before": 30522, "vocab_after": 15540, "test_texts_with_dropped_tokens": 0.286},
+                  "vocabulary": {"vocab_before": 30522, "vocab_after": 15540, "test_texts_with_dropped_tokens": 0.286,
+                                 "validation_texts_with_dropped_tokens": 0.271, "trimmed_to_texts": 40201},
                   "structured": {"heads_before": [12, 12, 12], "heads_after": [5, 7, 6],
                                  "intermediate_size_before": 1536, "intermediate_size_after": 384}}
     fallback = {"method": "unstructured", "params_before": 1_260_000, "params": 1_260_000, "linear_sparsity": 0.3,
                 "note": "structured pruning knows bert, mpnet encoders, not textslim-bilstm"}
     lines = compression_lines({"spread": {"sparsity": structured}, "lstm": {"sparsity": fallback}})
     spread, lstm = lines[2], lines[3]
-    assert "vocabulary 30,522 → 15,540 entries (28.6% of test texts" in spread
+    assert ("vocabulary 30,522 → 15,540 entries, kept for the 40,201 transfer texts (27.1% of validation and 28.6% of "
+            "test texts use a dropped one)") in spread
     assert "heads 36 → 18 (per layer [5, 7, 6]), FFN 1536 → 384" in spread and "17.40M → 7.90M" in spread
     assert "sparsity 0.30" in lstm and "not textslim-bilstm" in lstm
     baseline = {"chosen": {"features": "word+char", "c": 8.0}, "grid": [{}] * 30,

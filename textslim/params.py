@@ -129,12 +129,16 @@ class AugmentParams:
     """The augmented transfer set: training texts with words swapped for GloVe neighbours, labelled by the teacher."""
 
     size: int = 0  # augmented texts added to every student's transfer set; 0: none
+    copies: int = 0  # or: this many augmented copies of every training text (TinyBERT's N); 0: none
     replace_probability: float = 0.4  # each word's chance of being swapped (TinyBERT's p_t)
     neighbours: int = 15  # a swapped word becomes one of its K nearest GloVe words (TinyBERT's K)
     candidate_words: int = 50_000  # neighbours come from GloVe's most frequent words only: no rare debris
 
     def validate(self) -> None:
         check_param(self.size >= 0, "augment.size", "an integer >= 0 (0: no augmentation)", self.size)
+        check_param(self.copies >= 0, "augment.copies", "an integer >= 0 (0: no augmentation)", self.copies)
+        check_param(not (self.size and self.copies), "augment.copies",
+                    "0 when augment.size is set (one or the other)", self.copies)
         check_param(0 < self.replace_probability <= 1, "augment.replace_probability", "a number in (0, 1]",
                     self.replace_probability)
         check_param(self.neighbours >= 1, "augment.neighbours", "an integer >= 1", self.neighbours)

@@ -79,8 +79,10 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
                                                                  _extra_texts(cfg.extra_vocabulary), max_length)
         kept = before.convert_tokens_to_ids(list(tokenizer.get_vocab()))  # the kept entries' ids before trimming
         # Such texts are spelled out in smaller pieces than before: what trimming can cost is measured on them.
-        report["vocabulary"]["test_texts_with_dropped_tokens"] = round(
-            uncovered_fraction(before, kept, splits["test"]["text"].tolist()), 4)
+        for split in ("validation", "test"):
+            report["vocabulary"][f"{split}_texts_with_dropped_tokens"] = round(
+                uncovered_fraction(before, kept, splits[split]["text"].tolist()), 4)
+        report["vocabulary"]["trimmed_to_texts"] = len(texts)  # the whole transfer set: unlabelled texts included
 
     if method == "structured":
         order = np.random.default_rng(seed).permutation(len(splits["train"]))[:cfg.importance_texts]

@@ -133,8 +133,13 @@ def compression_lines(students: dict[str, dict]) -> list[str]:
         parts = [report["method"]]
         if "vocabulary" in report:
             vocab = report["vocabulary"]
-            parts.append(f"vocabulary {vocab['vocab_before']:,} → {vocab['vocab_after']:,} entries "
-                         f"({100 * vocab['test_texts_with_dropped_tokens']:.1f}% of test texts use a dropped one)")
+            validation = vocab.get("validation_texts_with_dropped_tokens")  # absent from runs before it was measured
+            shares = (f"{100 * validation:.1f}% of validation and " if validation is not None else "") + \
+                f"{100 * vocab['test_texts_with_dropped_tokens']:.1f}% of test texts use a dropped one"
+            trimmed_to = (f", kept for the {vocab['trimmed_to_texts']:,} transfer texts" if "trimmed_to_texts" in vocab
+                          else "")
+            parts.append(f"vocabulary {vocab['vocab_before']:,} → {vocab['vocab_after']:,} entries{trimmed_to} "
+                         f"({shares})")
         if "structured" in report:
             done = report["structured"]
             parts.append(f"heads {sum(done['heads_before'])} → {sum(done['heads_after'])} "

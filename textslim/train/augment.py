@@ -7,12 +7,17 @@ GloVe half is here.
 """
 
 import logging
+import re
 
 import numpy as np
 
 from textslim.params import AugmentParams
 
 log = logging.getLogger(__name__)
+
+# A word is a run of letters: punctuation stays where it is ("great," swaps "great" and keeps the comma), and so does
+# the spacing. GloVe's own tokens split the same way.
+WORD = re.compile(r"[^\W\d_]+")
 
 
 def neighbour_table(words: set[str], vectors, neighbours: int, candidate_words: int) -> dict[str, list[str]]:
@@ -36,25 +41,26 @@ def neighbour_table(words: set[str], vectors, neighbours: int, candidate_words: 
 
 
 def augment_texts(texts: list[str], cfg: AugmentParams, seed: int, vectors) -> tuple[list[str], list[int]]:
-    """cfg.size new texts and the training row each came from: the training texts in a seeded order (round robin
-    when size exceeds them), each word swapped with probability cfg.replace_probability for one of its neighbours.
+    """New texts and the training row each came from: cfg.copies of every training text (TinyBERT's N), or cfg.size
+    texts in all; the training texts in a seeded order (round robin), each word swapped with probability
+    cfg.replace_probability for one of its neighbours.
 
-    Words are split on whitespace and looked up lowercased (GloVe is lowercase); a word left alone keeps its case.
+    Words are runs of letters (WORD), looked up lowercased (GloVe is lowercase); a word left alone keeps its case,
+    and punctuation and spacing stay as they were.
     """
-    if cfg.size == 0 or not texts:
+    size = cfg.size or cfg.copies * len(texts)
+    if size == 0 or not texts:
         return [], []
     rng = np.random.default_rng(seed)
-    rows = np.concatenate([rng.permutation(len(texts)) for _ in range(-(-cfg.size // len(texts)))])[:cfg.size]
-    words = {word.lower() for row in set(rows.tolist()) for word in texts[row].split()}
+    rows = np.concatenate([rng.permutation(len(texts)) for _ in range(-(-size // len(texts)))])[:size]
+    words = {word.lower() for row in set(rows.tolist()) for word in WORD.findall(texts[row])}
     table = neighbour_table(words, vectors, cfg.neighbours, cfg.candidate_words)
     log.info("augmenting: %d texts from %d training texts; %d of their %d distinct words have GloVe neighbours",
-             cfg.size, len(set(rows.tolist())), len(table), len(words))
-    out = []
-    for row in rows:
-        swapped = []
-        for word in texts[row].split():
-            options = table.get(word.lower())
-            swap = options and rng.random() < cfg.replace_probability
-            swapped.append(options[rng.integers(len(options))] if swap else word)
-        out.append(" ".join(swapped))
-    return out, rows.tolist()
+             size, len(set(rows.tolist())), len(table), len(words))
+
+    def swap(match: re.Match) -> str:
+        options = table.get(match.group().lower())
+        return options[rng.integers(len(options))] if options and rng.random() < cfg.replace_probability \
+            else match.group()
+
+    return [WORD.sub(swap, texts[row]) for row in rows], rows.tolist()
