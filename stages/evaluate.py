@@ -1,4 +1,5 @@
-"""Stage evaluate@S: test-split metrics, size and parameters of every form of student S."""
+"""Stage evaluate@S: test-split metrics, size and parameters of every form of student S, and each form's accuracy on
+the drift check's texts (another domain) when there is one."""
 
 import argparse
 import json
@@ -12,7 +13,7 @@ from textslim.cli import run_stage
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, SIDE_REPORTS, read_student_record
-from textslim.inference import load, load_torch_model
+from textslim.inference import TorchClassifier, load, load_torch_model
 from textslim.measure.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--source", required=True, help="the PyTorch model the ONNX forms were exported from")
     parser.add_argument("--onnx", required=True)
     parser.add_argument("--quantized", required=True)
+    parser.add_argument("--drift", required=True, help="the prepare_drift stage's texts (empty: no drift check)")
     parser.add_argument("--out", required=True, help="metrics JSON (scalars for dvc metrics; confusion matrices)")
     parser.add_argument("--predictions-out", required=True,
                         help="CSV of every form's predicted class id per test text, in the split's order (the "
@@ -43,7 +45,18 @@ def main() -> None:
     # The PyTorch forms count parameters from the module; the ONNX forms ship the last PyTorch form's parameters.
     folders = {DISTILLED: args.distilled, PRUNED: args.pruned, ONNX_FP32: args.onnx, ONNX_INT8: args.quantized}
     forms = {form: folder for form, folder in folders.items() if folder}  # the teacher has no distilled or pruned
-    shipped_params = count_parameters(load_torch_model(args.source))["params"]
+    source = load_torch_model(args.source)
+    shipped_params = count_parameters(source)["params"]
+    drift = pd.read_parquet(Path(args.drift) / "texts.parquet")
+
+    def off_domain(classifier) -> dict:
+        """Accuracy and macro-F1 on the drift texts (an empty dict without a drift check)."""
+        if drift.empty:
+            return {}
+        scores = classification_metrics(drift["label"].to_numpy(),
+                                         predict(classifier, drift["text"].tolist(), batch_size), labels)
+        return {"drift": {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "texts": len(drift)}}
+
     results, confusion, per_text = {}, {}, {}
     for form, model_dir in forms.items():
         classifier = load(form, model_dir, max_length)
@@ -56,7 +69,7 @@ def main() -> None:
         torch_model = getattr(classifier, "model", None)  # None for the ONNX forms
         results[form.name] = {**scores, "size_bytes": deployed_bytes(model_dir, form.file),
                               "params": count_parameters(torch_model)["params"] if torch_model is not None
-                              else shipped_params}
+                              else shipped_params, **off_domain(classifier)}
         log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB%s", args.student, form.name, scores["accuracy"],
                  scores["macro_f1"], results[form.name]["size_bytes"] / 1e6,
                  f"; at batch 1 accuracy {scores['accuracy_batch1']:.4f}, {scores['flips_vs_batched']} predictions "
@@ -67,8 +80,10 @@ def main() -> None:
                if folder and (Path(folder) / SIDE_REPORTS[name]).is_file()}
     with atomic_file(args.predictions_out) as tmp:
         pd.DataFrame(per_text).to_csv(tmp, index=False)
+    # The PyTorch model the ONNX forms came from, off the domain too: for the teacher, the reference of every gap.
+    source_drift = off_domain(TorchClassifier(args.source, max_length, model=source)).get("drift")
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "evaluated_on": describe_cpu(),
-                          "forms": results,
+                          "forms": results, **({"source_drift": source_drift} if source_drift else {}),
                           "confusion": {"labels": labels, "rows": "true label", "columns": "predicted label",
                                         "forms": confusion}})
 

@@ -8,6 +8,7 @@ from textslim.atomic import atomic_file, read_json
 from textslim.cli import run_stage
 from textslim.corpora import report_lines
 from textslim.data_report import data_report_lines
+from textslim.drift import drift_lines
 from textslim.measure.decisions import decision_lines
 from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 from textslim.params import load_params
@@ -33,6 +34,7 @@ def main() -> None:
     students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
     extra = [baseline_line(baseline), "", *decision_lines(rows, best, summary["test_texts"]),
+             *drift_lines(rows, read_json(metrics_dir / "drift.json"), params.drift.flag_points),
              *compression_lines(students), *hardware_lines(summary), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json")),
              *report_lines(read_json(metrics_dir / "unlabelled.json"))]

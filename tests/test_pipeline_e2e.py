@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 # not (pruned unstructured). The other recipes run the same stages; their own tests cover their code.
 STUDENTS = ["spread", "lstm"]
 TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
-UPSTREAM = ({"prepare_data", "finetune_teacher", "augment", "label_unlabelled", "baseline"}
+UPSTREAM = ({"prepare_data", "prepare_drift", "finetune_teacher", "augment", "label_unlabelled", "baseline"}
             | {f"distill_student@{s}" for s in STUDENTS})
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
                        for s in STUDENTS} | {"compare", "report"}
@@ -34,8 +34,10 @@ TRAINING = ("finetune_teacher", "distill_student@", "prune@")
 pytestmark = pytest.mark.e2e
 
 
-def _tiny_params(csv: Path, teacher: Path, sentence_body: Path) -> dict:
+def _tiny_params(csv: Path, teacher: Path, sentence_body: Path, drift: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    # the drift check on another tiny set, its labels named otherwise
+    params["drift"].update(source=str(drift), label_map={"good": "pos", "bad": "neg"}, max_texts=40)
     params["data"].update(source=str(csv), validation_fraction=0.2, test_fraction=0.2)
     params["teacher"].update(model=str(teacher), epochs=1, max_length=32, batch_size=16)
     params["distill"].update(students=STUDENTS, epochs=1, max_length=32, batch_size=16)
@@ -70,7 +72,10 @@ def built_repo(tmp_path_factory, tiny_teacher, tiny_csv, tiny_sentence_body) -> 
     shutil.copytree(REPO / "stages", work / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     # Stage deps name library files (textslim/...): a copy makes the temp repo self-contained.
     shutil.copytree(REPO / "textslim", work / "textslim", ignore=shutil.ignore_patterns("__pycache__"))
-    params = _tiny_params(tiny_csv, tiny_teacher, tiny_sentence_body)
+    drift = tmp_path_factory.mktemp("drift") / "other-domain.csv"
+    sentences(80, seed=5).assign(label=lambda f: f["label"].map({"pos": "good", "neg": "bad"})).to_csv(drift,
+                                                                                                     index=False)
+    params = _tiny_params(tiny_csv, tiny_teacher, tiny_sentence_body, drift)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
@@ -92,7 +97,7 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(built_repo[1])
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 10 + 5 * len(STUDENTS)
+    assert len(lock["stages"]) == 11 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     # Each side report lives only in the folder of the stage that wrote it: nothing relays it to the next folder.
@@ -121,6 +126,10 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert summary["cpu"]["int8_path"] in ("vnni", "no-vnni", "arm64") and summary["cpu"]["model"]
     report = (pipeline_repo / "reports" / "summary.md").read_text()
     assert "## Against the hardware's floor" in report and "## Where the time goes" in report
+    # the drift check: the PyTorch teacher and every deployed form scored off the domain, in the report
+    assert all("drift_accuracy" in row for row in summary["variants"]
+               if row["name"] == "teacher" or row["form"] in ("onnx-fp32", "onnx-int8"))
+    assert "## Off the training domain (drift check)" in report
 
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == set()
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())

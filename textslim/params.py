@@ -12,38 +12,11 @@ from typing import Any
 
 import yaml
 
+from textslim.data_params import DataParams, DriftParams  # noqa: F401 (their sections, re-exported)
 from textslim.errors import TextslimError
 from textslim.param_types import build_section, check_param
 
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
-
-
-@dataclass(frozen=True)
-class DataParams:
-    source: str = "builtin:rotten-tomatoes"
-    text_column: str = "text"
-    label_column: str = "label"
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    max_train_samples: int | None = None
-    shots_per_class: int | None = None
-    # Unlabelled transfer texts (textslim.corpora): files with a text_column, .txt files, or built-in corpora; the
-    # teacher labels them for the students (the label_unlabelled stage). unlabelled_max caps them (a seeded draw).
-    unlabelled: tuple[str, ...] = ()
-    unlabelled_max: int | None = None
-
-    def validate(self) -> None:
-        for name in ("validation_fraction", "test_fraction"):
-            value = getattr(self, name)
-            check_param(0 < value < 0.5, f"data.{name}", "a fraction in (0, 0.5)", value)
-        check_param(self.max_train_samples is None or self.max_train_samples > 0,
-                    "data.max_train_samples", "null or a positive integer", self.max_train_samples)
-        check_param(self.shots_per_class is None or self.shots_per_class > 0,
-                    "data.shots_per_class", "null or a positive integer", self.shots_per_class)
-        check_param(all(isinstance(s, str) and s.strip() for s in self.unlabelled), "data.unlabelled",
-                    "a list of files or builtin: corpora", list(self.unlabelled))
-        check_param(self.unlabelled_max is None or self.unlabelled_max > 0,
-                    "data.unlabelled_max", "null or a positive integer", self.unlabelled_max)
 
 
 @dataclass(frozen=True)
@@ -278,6 +251,7 @@ class Params:
     export_onnx: ExportParams = field(default_factory=ExportParams)
     quantize: QuantizeParams = field(default_factory=QuantizeParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    drift: DriftParams = field(default_factory=DriftParams)
     baseline: BaselineParams = field(default_factory=BaselineParams)
     compare: CompareParams = field(default_factory=CompareParams)
     # Student recipe sections by name (`spread`, `lora`, ...), as read: each recipe module owns its section's

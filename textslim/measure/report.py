@@ -15,13 +15,17 @@ def _row(name: str, student: str | None, form: Form, params, size_bytes, test, m
             "max_length": max_length, "params": int(params),
             "size_mb": round(size_bytes / 1e6, 3),
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
-            **{key: test[key] for key in BATCH1_FIGURES if key in test}}
+            **{key: test[key] for key in BATCH1_FIGURES if key in test},
+            **({"drift_accuracy": test["drift"]["accuracy"]} if "drift" in test else {})}
 
 
 def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int,
                  teacher_deployed: dict | None = None) -> list[dict]:
     """Every variant with its accuracy, size and parameters: the teacher's forms first, the baseline last."""
-    rows = [_row("teacher", None, TEACHER, teacher["params"], teacher["size_bytes"], teacher["test"],
+    # The PyTorch teacher's off-domain score comes from the evaluate_teacher stage (finetune_teacher has no drift set).
+    teacher_test = {**teacher["test"], **({"drift": teacher_deployed["source_drift"]}
+                                          if teacher_deployed and "source_drift" in teacher_deployed else {})}
+    rows = [_row("teacher", None, TEACHER, teacher["params"], teacher["size_bytes"], teacher_test,
                  teacher_max_length)]
     for name, figures in (teacher_deployed or {}).get("forms", {}).items():
         form = form_named(name)
