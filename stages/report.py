@@ -10,6 +10,7 @@ from textslim.corpora import report_lines
 from textslim.data_report import data_report_lines
 from textslim.drift import drift_lines
 from textslim.measure.decisions import decision_lines
+from textslim.measure.frontier import frontier_lines, frontier_points
 from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
 from textslim.params import load_params
 from textslim.students.registry import check_recipes
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics-dir", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--frontier-out", required=True, help="the latency frontier as CSV, for `dvc plots`")
     args = parser.parse_args()
 
     params = load_params(args.params)
@@ -38,9 +40,12 @@ def main() -> None:
              *compression_lines(students), *hardware_lines(summary), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json")),
              *report_lines(read_json(metrics_dir / "unlabelled.json"))]
+    with atomic_file(args.frontier_out) as tmp:
+        frontier_points(rows).to_csv(tmp, index=False)
     with atomic_file(args.out) as tmp:
         tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,
-                                     params, recipe_notes(students, rows[0]["accuracy"]), extra))
+                                     params, recipe_notes(students, rows[0]["accuracy"]), extra,
+                                     lead=frontier_lines(rows)))
     log.info("wrote %s", args.out)
 
 

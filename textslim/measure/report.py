@@ -167,8 +167,8 @@ def baseline_line(baseline: dict) -> str:
 
 
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
-                  params: Params, notes: list[str] = (), extra: list[str] = ()) -> str:
-    """reports/summary.md: how it was measured, the table, and what it says."""
+                  params: Params, notes: list[str] = (), extra: list[str] = (), lead: list[str] = ()) -> str:
+    """reports/summary.md: how it was measured, what leads (the frontier), the table, and what it says."""
     lines = [
         "# textslim summary", "",
         f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
@@ -180,6 +180,7 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         "Size: model file + tokenizer + config on disk. Ratios are against the teacher (PyTorch fp32). Δ 95% "
         "interval: the accuracy difference to the teacher, paired bootstrap over the test texts (both models "
         "scored on the same resampled texts).", "",
+        *lead, *(["## Every variant", ""] if lead else []),
         markdown_table(rows, baseline_accuracy), "",
     ]
     if best:
