@@ -124,7 +124,7 @@ def main() -> None:
     write_json(args.metrics, {
         "name": args.name, "overrides": overrides, "seeds": args.seeds, "cpu": cpu,
         "minutes": {str(seed): round(m, 1) for seed, m in minutes.items()},
-        "data": data, "spread": stats.to_dict(orient="records"),
+        "data": data, "spread": stats.astype(object).where(stats.notna(), None).to_dict(orient="records"),
         "by_seed": {str(seed): summary["by_variant"] for seed, summary in summaries.items()},
         "first_seed_summary": summaries[args.seeds[0]]})
     shutil.rmtree(clone)

@@ -50,12 +50,13 @@ def main() -> None:
     drift = pd.read_parquet(Path(args.drift) / "texts.parquet")
 
     def off_domain(classifier) -> dict:
-        """Accuracy and macro-F1 on the drift texts (an empty dict without a drift check)."""
+        """Accuracy on the drift texts (an empty dict without a drift check). No macro-F1: a class the label map
+        leaves out has no text there and would count as an F1 of 0."""
         if drift.empty:
             return {}
-        scores = classification_metrics(drift["label"].to_numpy(),
-                                         predict(classifier, drift["text"].tolist(), batch_size), labels)
-        return {"drift": {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "texts": len(drift)}}
+        predictions = predict(classifier, drift["text"].tolist(), batch_size)
+        return {"drift": {"accuracy": round(float((predictions == drift["label"].to_numpy()).mean()), 6),
+                          "texts": len(drift)}}
 
     results, confusion, per_text = {}, {}, {}
     for form, model_dir in forms.items():

@@ -7,6 +7,7 @@ import argparse
 import logging
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--data", required=True)
+    parser.add_argument("--drift", required=True, help="the drift check's texts: scored, so never taught")
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--report-out", required=True)
@@ -36,7 +38,9 @@ def main() -> None:
     params = load_params(args.params)
     splits, labels = read_prepared(args.data)
     few_shot = read_unlabelled(args.data)  # prepare_data kept these apart from the splits already
-    added, report = gather(list(params.data.unlabelled), params.data.text_column, splits,
+    # The drift check's texts are scored like the test split's: a student must not have distilled on them.
+    held_out = {**splits, "drift": pd.read_parquet(Path(args.drift) / "texts.parquet")}
+    added, report = gather(list(params.data.unlabelled), params.data.text_column, held_out,
                            params.data.unlabelled_max, params.seed, already=few_shot)
     texts = few_shot + added
     report = {"few_shot_unlabelled": len(few_shot), **report, "texts": len(texts)}

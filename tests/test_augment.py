@@ -52,6 +52,8 @@ def test_punctuation_and_spacing_stay_where_they_were():
     texts, _ = augment_texts(["Good,  bad... (film)!"], cfg, seed=0, vectors=toy_vectors())
     assert texts == ["great,  awful... (fine)!"]  # "good," and "(film)" are swapped too: split on whitespace they
     # were never looked up
+    kept, _ = augment_texts(["don't film"], cfg, seed=0, vectors=toy_vectors())
+    assert kept == ["don't fine"]  # one word, unknown to the vectors: kept whole, not "don" + "t"
 
 
 def test_copies_give_every_training_text_n_augmented_copies():

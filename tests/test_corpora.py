@@ -67,6 +67,22 @@ def test_what_the_labelled_splits_hold_is_dropped_and_counted(tmp_path):
     assert "2 in validation/test" in describe(report)
 
 
+def test_a_test_text_spaced_otherwise_is_still_recognised(tmp_path):
+    splits = {**SPLITS, "test": pd.DataFrame({"text": ["a  review\twith  runs"]})}  # kept so by the labelled source
+    path = tmp_path / "u.txt"
+    path.write_text("a review with runs\nsomething new\n")
+    texts, report = gather([str(path)], "text", splits, cap=None, seed=0)
+    assert texts == ["something new"] and report["sources"][0]["in_validation_or_test"] == 1
+
+
+def test_the_drift_checks_texts_are_held_out_like_the_test_split(tmp_path):
+    path = tmp_path / "u.txt"
+    path.write_text("a scored tweet\nsomething new\n")
+    texts, report = gather([str(path)], "text", {**SPLITS, "drift": pd.DataFrame({"text": ["a scored tweet"]})},
+                           cap=None, seed=0)
+    assert texts == ["something new"] and report["sources"][0]["in_validation_or_test"] == 1
+
+
 def test_a_later_entry_and_the_few_shot_texts_are_not_counted_twice(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("one\ntwo\n")
@@ -144,6 +160,12 @@ def test_the_resume_key_changes_with_the_teacher_and_the_texts(tmp_path):
     assert key != labelling_key(tmp_path, ["a", "b"], 64)
 
 
+def _label(tmp_path, teacher):
+    return run_stage_script("label_unlabelled", "--params", str(tmp_path / "params.yaml"), "--data",
+                            str(tmp_path / "data"), "--drift", str(tmp_path / "drift"), "--teacher", str(teacher),
+                            "--out", str(tmp_path / "u"), "--report-out", str(tmp_path / "u.json"))
+
+
 def _prepared(tmp_path, tiny_csv, unlabelled):
     params = {"data": {"source": str(tiny_csv), "unlabelled": unlabelled, "unlabelled_max": None},
               "teacher": {"max_length": 24}}
@@ -151,6 +173,10 @@ def _prepared(tmp_path, tiny_csv, unlabelled):
     done = run_stage_script("prepare_data", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "data"),
                             "--report-out", str(tmp_path / "data.json"))
     assert done.returncode == 0, done.stderr
+    done = run_stage_script("prepare_drift", "--params", str(tmp_path / "params.yaml"), "--data",
+                            str(tmp_path / "data"), "--out", str(tmp_path / "drift"), "--report-out",
+                            str(tmp_path / "drift.json"))
+    assert done.returncode == 0, done.stderr  # no pairing for a CSV: an empty set
 
 
 def test_the_stage_labels_the_users_texts_with_the_teacher(tmp_path, tiny_csv, tiny_teacher, monkeypatch):
@@ -162,9 +188,7 @@ def test_the_stage_labels_the_users_texts_with_the_teacher(tmp_path, tiny_csv, t
     fresh = sentences(30, seed=9)["text"].tolist()
     fresh = [t for t in dict.fromkeys(fresh) if t not in set(test_texts)]
     own.write_text("\n".join(fresh + test[:3]) + "\n")
-    done = run_stage_script("label_unlabelled", "--params", str(tmp_path / "params.yaml"), "--data",
-                            str(tmp_path / "data"), "--teacher", str(tiny_teacher), "--out", str(tmp_path / "u"),
-                            "--report-out", str(tmp_path / "u.json"))
+    done = _label(tmp_path, tiny_teacher)
     assert done.returncode == 0, done.stderr
     texts, logits = unlabelled_texts(tmp_path / "u")
     assert texts == fresh  # the test split's three are not there
@@ -178,9 +202,7 @@ def test_the_stage_labels_the_users_texts_with_the_teacher(tmp_path, tiny_csv, t
 
 def test_the_stage_refuses_a_missing_file_and_writes_nothing(tmp_path, tiny_csv, tiny_teacher):
     _prepared(tmp_path, tiny_csv, [str(tmp_path / "nowhere.csv")])
-    done = run_stage_script("label_unlabelled", "--params", str(tmp_path / "params.yaml"), "--data",
-                            str(tmp_path / "data"), "--teacher", str(tiny_teacher), "--out", str(tmp_path / "u"),
-                            "--report-out", str(tmp_path / "u.json"))
+    done = _label(tmp_path, tiny_teacher)
     assert done.returncode == 2 and done.stderr.strip().startswith("error: data.unlabelled[0]: file not found")
     assert not (tmp_path / "u").exists() and not (tmp_path / "u.json").exists()
 

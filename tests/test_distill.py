@@ -46,7 +46,8 @@ def test_an_unlabelled_row_has_no_hard_term_but_keeps_its_soft_one():
     weights = LossWeights.from_alpha(0.5, 2.0)
     got = kd_loss(student, teacher, torch.tensor([0, -100, -100]), weights)
     soft = kd_loss(student, teacher, torch.tensor([0, 0, 0]), LossWeights(hard=0.0, soft=0.5, temperature=2.0))
-    hard = torch.nn.functional.cross_entropy(student[:1], torch.tensor([0]))  # the mean over the labelled row
+    # the unlabelled rows count 0 in the batch's mean: one labelled row of three weighs what it would among labelled
+    hard = torch.nn.functional.cross_entropy(student[:1], torch.tensor([0])) / 3
     assert got.item() == pytest.approx((0.5 * hard + soft).item(), rel=1e-6)
     # a batch of unlabelled rows only: the soft term alone, finite, with gradients
     only = kd_loss(student, teacher, torch.full((3,), -100), weights)

@@ -57,8 +57,9 @@ def few_shot_run(tmp_path_factory, tiny_csv, tiny_sentence_body) -> Path:
     _stage("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", logits,
            "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
     _stage("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
-    _stage("label_unlabelled", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "unlabelled",
-           "--report-out", work / "unlabelled.json")
+    _stage("prepare_drift", *p, "--data", data, "--out", work / "drift", "--report-out", work / "drift.json")
+    _stage("label_unlabelled", *p, "--data", data, "--drift", work / "drift", "--teacher", work / "teacher",
+           "--out", work / "unlabelled", "--report-out", work / "unlabelled.json")
     transfer = ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]
     _stage("distill_student", *p, "--strategy", "spread", "--data", data, "--teacher", work / "teacher",
            "--teacher-logits", logits, *transfer, "--out", work / "student", "--live-dir", work / "live-spread")

@@ -31,6 +31,7 @@ def test_dominance_needs_half_a_point_faster_and_smaller():
     assert not dominates(SPREAD, TEACHER_INT8)  # 3 points less accurate
     assert not dominates({**FULL, "size_mb": 30.0}, TEACHER_INT8)  # larger
     assert not dominates({**FULL, "accuracy": 0.8329}, TEACHER_INT8)  # 0.51 points less
+    assert dominates({**FULL, "accuracy": 0.833}, TEACHER_INT8)  # exactly 0.5 points less (0.50000000000004 in floats)
 
 
 def test_the_line_names_the_fastest_that_dominates_or_the_closest_that_does_not():

@@ -80,22 +80,29 @@ def read_texts(reference: str, text_column: str, key: str) -> list[str]:
     return ["" if pd.isna(text) else str(text) for text in frame[text_column]]
 
 
+def _squeezed(text) -> str:
+    """A text with its whitespace runs made one space: how texts are compared here (a file may space them otherwise
+    than the labelled source did)."""
+    return " ".join(str(text).split())
+
+
 def gather(references: list[str], text_column: str, splits: dict[str, pd.DataFrame], cap: int | None, seed: int,
            already: list[str] = ()) -> tuple[list[str], dict]:
     """The unlabelled transfer texts and the count of what each entry lost, in order: empty texts, texts seen before
     (in the same entry, an earlier one, or `already`: the few-shot run's own unlabelled texts), texts of the
-    validation or test split, texts of the training split; then `cap` (data.unlabelled_max) draws a seeded sample
-    of all of them. An entry left with nothing by the split checks is an error: it names the split it duplicates."""
-    evaluation = set(splits["validation"]["text"]) | set(splits["test"]["text"])
-    train = set(splits["train"]["text"])
-    seen, texts, report = set(already), [], {"sources": []}
+    validation or test split (or any other scored split in `splits`, e.g. the drift check's), texts of the training
+    split; then `cap` (data.unlabelled_max) draws a seeded sample of all of them. An entry left with nothing by the
+    split checks is an error: it names the split it duplicates. Texts are compared with their whitespace squeezed."""
+    evaluation = {_squeezed(t) for name, part in splits.items() if name != "train" for t in part["text"]}
+    train = {_squeezed(t) for t in splits["train"]["text"]}
+    seen, texts, report = {_squeezed(t) for t in already}, [], {"sources": []}
     for i, reference in enumerate(references):
         key = f"data.unlabelled[{i}]"
         counts = {"source": reference, "read": 0, "empty": 0, "duplicate": 0, "in_validation_or_test": 0,
                   "in_train": 0, "kept": 0}
         raw = read_texts(reference, text_column, key)
         counts["read"] = len(raw)
-        for text in (" ".join(str(t).split()) for t in raw):  # whitespace as the labelled splits' clean() makes it
+        for text in map(_squeezed, raw):
             reason = ("empty" if not text else "duplicate" if text in seen else
                       "in_validation_or_test" if text in evaluation else "in_train" if text in train else "kept")
             counts[reason] += 1

@@ -15,9 +15,9 @@ from textslim.params import AugmentParams
 
 log = logging.getLogger(__name__)
 
-# A word is a run of letters: punctuation stays where it is ("great," swaps "great" and keeps the comma), and so does
-# the spacing. GloVe's own tokens split the same way.
-WORD = re.compile(r"[^\W\d_]+")
+# A word is a run of letters, apostrophes inside it included: punctuation stays where it is ("great," swaps "great"
+# and keeps the comma), and so does the spacing; "don't" stays one word (GloVe has no such entry, so it is kept).
+WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
 def neighbour_table(words: set[str], vectors, neighbours: int, candidate_words: int) -> dict[str, list[str]]:

@@ -27,11 +27,14 @@ class LossWeights:
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
             weights: LossWeights) -> torch.Tensor:
     """hard * CE(student, labels) + soft * T^2 * KL(softmax(teacher/T) || softmax(student/T))
-    + sequence * CE(student, argmax teacher). A row labelled -100 (an unlabelled transfer text) has no hard term;
-    the hard term is the mean over the labelled rows, 0 in a batch without any."""
-    labelled = labels != -100
-    loss = weights.hard * (F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any()
-                           else student_logits.sum() * 0.0)
+    + sequence * CE(student, argmax teacher). A row labelled -100 (an unlabelled transfer text) has no hard term: it
+    counts 0 in the hard term's mean over the batch, so each labelled row weighs the same whatever the batch holds
+    and distill.alpha keeps its meaning (a mean over the labelled rows alone would weigh each 16x with 2 of 32)."""
+    if (labels != -100).all():
+        hard = F.cross_entropy(student_logits, labels)
+    else:
+        hard = F.cross_entropy(student_logits, labels, ignore_index=-100, reduction="sum") / len(labels)
+    loss = weights.hard * hard
     if teacher_logits is None:
         return loss
     t = weights.temperature
