@@ -99,11 +99,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="distill.seed values, the first run first")
     parser.add_argument("--report", required=True, type=Path)
     parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("--collect", type=Path, metavar="CLONE",
+                        help="write the report from the seeds already finished in an earlier run's clone (one stopped "
+                             "before its last seed), with --minutes; runs nothing")
+    parser.add_argument("--minutes", type=float, nargs="+", help="with --collect: each seed's wall time, as logged")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then `dvc exp run` options (-S key=value)")
     args = parser.parse_args()
     overrides = [o for o in args.overrides if o != "--"]
     if any("distill.seed" in o for o in overrides):
         sys.exit("error: --seeds sets distill.seed; leave it out of the overrides")
+    if args.collect is not None:
+        collect(args, overrides)
+        return
 
     clone = Path(tempfile.mkdtemp(prefix=f"textslim-benchmark-{args.name}-"))
     make_clone(clone)
@@ -117,6 +124,34 @@ def main() -> None:
             first_md = (clone / "reports/summary.md").read_text()
         print(f"{args.name}: seed {seed} done in {minutes[seed]:.1f} min", flush=True)
 
+    write_outputs(args, overrides, minutes, summaries, data, first_md)
+    shutil.rmtree(clone)
+    print(f"{args.name}: {sum(minutes.values()):.1f} min; wrote {args.report} and {args.metrics}")
+
+
+def collect(args, overrides: list[str]) -> None:
+    """The report from the experiments a clone finished: each seed's files as its `dvc exp run -n` commit has them."""
+    if not args.minutes or len(args.minutes) != len(args.seeds):
+        sys.exit("error: --collect needs --minutes, one per seed")
+
+    def show(seed: int, path: str) -> str:
+        refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps/"], cwd=args.collect,
+                              check=True, capture_output=True, text=True).stdout.split()
+        ref = next((r for r in refs if r.endswith(f"/{args.name}-seed-{seed}")), None)
+        if ref is None:
+            sys.exit(f"error: no finished experiment {args.name}-seed-{seed} in {args.collect}")
+        return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=args.collect, check=True, capture_output=True,
+                              text=True).stdout
+
+    summaries = {seed: json.loads(show(seed, "metrics/summary.json")) for seed in args.seeds}
+    first = args.seeds[0]
+    write_outputs(args, overrides, dict(zip(args.seeds, args.minutes)), summaries,
+                  json.loads(show(first, "metrics/data.json")), show(first, "reports/summary.md"))
+    print(f"{args.name}: collected seeds {args.seeds} from {args.collect}; wrote {args.report} and {args.metrics}")
+
+
+def write_outputs(args, overrides: list[str], minutes: dict[int, float], summaries: dict[int, dict], data: dict,
+                  first_md: str) -> None:
     cpu = cpu_model()
     with atomic_file(args.report) as tmp:
         tmp.write_text(benchmark_markdown(args.name, overrides, minutes, data, summaries, first_md, cpu))
@@ -127,8 +162,6 @@ def main() -> None:
         "data": data, "spread": stats.astype(object).where(stats.notna(), None).to_dict(orient="records"),
         "by_seed": {str(seed): summary["by_variant"] for seed, summary in summaries.items()},
         "first_seed_summary": summaries[args.seeds[0]]})
-    shutil.rmtree(clone)
-    print(f"{args.name}: {sum(minutes.values()):.1f} min; wrote {args.report} and {args.metrics}")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,36 @@ def test_the_seed_comes_from_seeds_not_the_overrides(monkeypatch):
                                      "--metrics", "m.json", "--", "-S", "distill.seed=3"])
     with pytest.raises(SystemExit, match="--seeds sets distill.seed"):
         benchmark.main()
+
+
+def test_a_stopped_run_is_collected_from_its_clones_finished_experiments(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    clone = tmp_path / "clone"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    (clone / "metrics").mkdir()
+    (clone / "reports").mkdir()
+    for seed in (42, 1):  # each seed's run committed under its experiment's ref, as `dvc exp run -n` leaves it
+        (clone / "metrics" / "summary.json").write_text(json.dumps(SUMMARIES[seed]))
+        (clone / "metrics" / "data.json").write_text(json.dumps(DATA))
+        (clone / "reports" / "summary.md").write_text(FIRST.replace("CPU: x", f"CPU: seed {seed}"))
+        subprocess.run(["git", "add", "-A"], cwd=clone, check=True)
+        subprocess.run([*git, "commit", "-qm", f"seed {seed}"], cwd=clone, check=True)
+        subprocess.run(["git", "update-ref", f"refs/exps/ab/cd/trec-seed-{seed}", "HEAD"], cwd=clone, check=True)
+    benchmark = load_script("benchmark")
+    out = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["benchmark.py", "--name", "trec", "--seeds", "42", "1", "--report",
+                                     str(out / "r.md"), "--metrics", str(out / "m.json"), "--collect", str(clone),
+                                     "--minutes", "30", "12.5", "--", "-S", "data.source=builtin:trec-50"])
+    benchmark.main()
+    report = (out / "r.md").read_text()
+    assert "Wall time: **42.5 min** (seed 42: 30.0 min; seed 1: 12.5 min" in report
+    assert "CPU: seed 42" in report and "CPU: seed 1" not in report  # the first seed's summary in full
+    metrics = json.loads((out / "m.json").read_text())
+    assert metrics["by_seed"]["1"] == SUMMARIES[1]["by_variant"] and metrics["minutes"] == {"42": 30.0, "1": 12.5}
+    monkeypatch.setattr("sys.argv", ["benchmark.py", "--name", "trec", "--seeds", "42", "2", "--report", "r.md",
+                                     "--metrics", "m.json", "--collect", str(clone), "--minutes", "1", "2"])
+    with pytest.raises(SystemExit, match="no finished experiment trec-seed-2"):
+        benchmark.main()
