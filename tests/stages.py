@@ -38,3 +38,23 @@ def run_stage_script(name: str, *args: str, cwd: str | Path = ".") -> StageRun:
         sys.argv = argv
         os.chdir(here)
     return StageRun(code, stderr.getvalue())
+
+
+def run_ok(name: str, *args) -> None:
+    """A stage that must succeed: its stderr's tail in the failure."""
+    run = run_stage_script(name, *args)
+    assert run.returncode == 0, f"{name}: {run.stderr[-2000:]}"
+
+
+def teacher_and_transfer_set(params: Path, work: Path) -> list:
+    """The stages up to the students, as dvc.yaml chains them, into work/: prepare_data, finetune_teacher, augment,
+    prepare_drift, label_unlabelled. Returns the transfer-set arguments every distill and prune call takes."""
+    p, data = ["--params", params], work / "data"
+    run_ok("prepare_data", *p, "--out", data, "--report-out", work / "data.json")
+    run_ok("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", work / "logits",
+           "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
+    run_ok("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
+    run_ok("prepare_drift", *p, "--data", data, "--out", work / "drift", "--report-out", work / "drift.json")
+    run_ok("label_unlabelled", *p, "--data", data, "--drift", work / "drift", "--teacher", work / "teacher",
+           "--out", work / "unlabelled", "--report-out", work / "unlabelled.json")
+    return ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]

@@ -11,7 +11,7 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification, BertTokenizerFast
 
-from tests.stages import run_stage_script
+from tests.stages import run_stage_script, teacher_and_transfer_set
 from tests.tiny import LABELS, sentences, write_vocab
 from textslim.forms import ONNX_FP32, ONNX_INT8
 from textslim.inference import load
@@ -68,14 +68,7 @@ def chain(request, tmp_path_factory, tiny_csv) -> tuple[str, Path]:
     teacher = tiny_encoder(arch, work / "given")
     p = ["--params", _params(work, tiny_csv, teacher)]
     data, logits = work / "data", work / "logits"
-    _stage("prepare_data", *p, "--out", data, "--report-out", work / "data.json")
-    _stage("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", logits,
-           "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
-    _stage("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
-    _stage("prepare_drift", *p, "--data", data, "--out", work / "drift", "--report-out", work / "drift.json")
-    _stage("label_unlabelled", *p, "--data", data, "--drift", work / "drift", "--teacher", work / "teacher",
-           "--out", work / "unlabelled", "--report-out", work / "unlabelled.json")
-    transfer = ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]
+    transfer = teacher_and_transfer_set(p[1], work)
     for student in ("spread", "lora"):
         _stage("distill_student", *p, "--strategy", student, "--data", data, "--teacher", work / "teacher",
                "--teacher-logits", logits, *transfer, "--out", work / "students" / student,

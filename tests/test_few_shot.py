@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.stages import run_stage_script
+from tests.stages import run_stage_script, teacher_and_transfer_set
 from tests.tiny import sentences
 from textslim.data import read_prepared, read_unlabelled
 from textslim.forms import ONNX_INT8
@@ -53,14 +53,7 @@ def few_shot_run(tmp_path_factory, tiny_csv, tiny_sentence_body) -> Path:
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     p = ["--params", work / "params.yaml"]
     data, logits = work / "data", work / "logits"
-    _stage("prepare_data", *p, "--out", data, "--report-out", work / "data.json")
-    _stage("finetune_teacher", *p, "--data", data, "--model-out", work / "teacher", "--logits-out", logits,
-           "--metrics-out", work / "teacher.json", "--live-dir", work / "live")
-    _stage("augment", *p, "--data", data, "--teacher", work / "teacher", "--out", work / "augmented")
-    _stage("prepare_drift", *p, "--data", data, "--out", work / "drift", "--report-out", work / "drift.json")
-    _stage("label_unlabelled", *p, "--data", data, "--drift", work / "drift", "--teacher", work / "teacher",
-           "--out", work / "unlabelled", "--report-out", work / "unlabelled.json")
-    transfer = ["--augmented", work / "augmented", "--unlabelled", work / "unlabelled"]
+    transfer = teacher_and_transfer_set(p[1], work)
     _stage("distill_student", *p, "--strategy", "spread", "--data", data, "--teacher", work / "teacher",
            "--teacher-logits", logits, *transfer, "--out", work / "student", "--live-dir", work / "live-spread")
     _stage("distill_student", *p, "--strategy", "lora", "--data", data, "--teacher", work / "teacher",
