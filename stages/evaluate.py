@@ -1,5 +1,6 @@
-"""Stage evaluate@S: test-split metrics, size and parameters of every form of student S, and each form's accuracy on
-the drift check's texts (another domain) when there is one."""
+"""Stage evaluate@S: test-split metrics, size and parameters of every form of student S, each form's accuracy and
+macro-F1 on the validation split (what the select stage picks by: never the test split), and its accuracy on the drift
+check's texts (another domain) when there is one."""
 
 import argparse
 import json
@@ -14,7 +15,7 @@ from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.forms import DISTILLED, ONNX_FP32, ONNX_INT8, PRUNED, SIDE_REPORTS, read_student_record
 from textslim.inference import TorchClassifier, load, load_torch_model
-from textslim.measure.evaluation import at_batch_one, count_parameters, deployed_bytes, predict
+from textslim.measure.evaluation import at_batch_one, count_parameters, deployed_bytes, evaluate_classifier, predict
 from textslim.metrics import classification_metrics
 from textslim.params import load_params
 
@@ -58,6 +59,10 @@ def main() -> None:
         return {"drift": {"accuracy": round(float((predictions == drift["label"].to_numpy()).mean()), 6),
                           "texts": len(drift)}}
 
+    def validation_scores(classifier) -> dict:
+        scores = evaluate_classifier(classifier, splits["validation"], labels, batch_size)
+        return {key: scores[key] for key in ("accuracy", "macro_f1")}
+
     results, confusion, per_text = {}, {}, {}
     for form, model_dir in forms.items():
         classifier = load(form, model_dir, max_length)
@@ -69,6 +74,7 @@ def main() -> None:
             scores |= at_batch_one(classifier, splits["test"], labels, predictions)
         torch_model = getattr(classifier, "model", None)  # None for the ONNX forms
         results[form.name] = {**scores, "size_bytes": deployed_bytes(model_dir, form.file),
+                              "validation": validation_scores(classifier),
                               "params": count_parameters(torch_model)["params"] if torch_model is not None
                               else shipped_params, **off_domain(classifier)}
         log.info("%s %s: accuracy %.4f, macro-F1 %.4f, %.1f MB%s", args.student, form.name, scores["accuracy"],
@@ -81,10 +87,14 @@ def main() -> None:
                if folder and (Path(folder) / SIDE_REPORTS[name]).is_file()}
     with atomic_file(args.predictions_out) as tmp:
         pd.DataFrame(per_text).to_csv(tmp, index=False)
-    # The PyTorch model the ONNX forms came from, off the domain too: for the teacher, the reference of every gap.
-    source_drift = off_domain(TorchClassifier(args.source, max_length, model=source)).get("drift")
+    # The PyTorch model the ONNX forms came from, on validation and off the domain too: for the teacher, the
+    # reference of every gap (the select stage's accuracy budget is a drop from the teacher's validation accuracy).
+    source_classifier = TorchClassifier(args.source, max_length, model=source)
+    source_drift = off_domain(source_classifier).get("drift")
+    source_validation = validation_scores(source_classifier)
     write_json(args.out, {"student": args.student, "recipe": recipe, **reports, "evaluated_on": describe_cpu(),
-                          "forms": results, **({"source_drift": source_drift} if source_drift else {}),
+                          "forms": results, "source_validation": source_validation,
+                          **({"source_drift": source_drift} if source_drift else {}),
                           "confusion": {"labels": labels, "rows": "true label", "columns": "predicted label",
                                         "forms": confusion}})
 

@@ -196,3 +196,17 @@ def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
     assert "| 81.00 " in text and "| 15 " in text  # INT8 at batch 1 and its flips
     assert "## Where the time goes: spread-int8" in text and "6.2×" in text  # GEMM kernels 0.5 ms over 0.08 floor
     assert "DynamicQuantizeMatMul 40%" in text
+
+
+def test_every_row_carries_its_validation_accuracy_the_select_stage_picks_by():
+    teacher = {"params": 4000, "size_bytes": 80e6, "test": _metrics(0.85, 0)}
+    baseline = {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0), "validation": {"accuracy": 0.77}}
+    deployed = {"forms": {"onnx-int8": {**_metrics(0.849, 20e6), "validation": {"accuracy": 0.86}}},
+                "source_validation": {"accuracy": 0.87, "macro_f1": 0.86}}
+    students = {"s": {"recipe": {"max_length": 64},
+                      "forms": {"onnx-int8": {**_metrics(0.84, 8e6), "validation": {"accuracy": 0.83}}}}}
+    rows = {r["name"]: r for r in variant_rows(teacher, baseline, students, 64, deployed)}
+    assert {name: row["validation_accuracy"] for name, row in rows.items()} == {
+        "teacher": 0.87, "teacher-int8": 0.86, "s-int8": 0.83, "tfidf-logreg": 0.77}
+    older = variant_rows(teacher, {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}, {}, 64)
+    assert not any("validation_accuracy" in row for row in older)  # an older run's metrics: no figure, no error

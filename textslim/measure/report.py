@@ -16,18 +16,20 @@ def _row(name: str, student: str | None, form: Form, params, size_bytes, test, m
             "size_mb": round(size_bytes / 1e6, 3),
             "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
             **{key: test[key] for key in BATCH1_FIGURES if key in test},
-            **({"drift_accuracy": test["drift"]["accuracy"]} if "drift" in test else {})}
+            **({"drift_accuracy": test["drift"]["accuracy"]} if "drift" in test else {}),
+            **({"validation_accuracy": test["validation"]["accuracy"]} if "validation" in test else {})}
 
 
 def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teacher_max_length: int,
                  teacher_deployed: dict | None = None) -> list[dict]:
     """Every variant with its accuracy, size and parameters: the teacher's forms first, the baseline last."""
     # The PyTorch teacher's off-domain score comes from the evaluate_teacher stage (finetune_teacher has no drift set).
-    teacher_test = {**teacher["test"], **({"drift": teacher_deployed["source_drift"]}
-                                          if teacher_deployed and "source_drift" in teacher_deployed else {})}
+    deployed = teacher_deployed or {}
+    teacher_test = {**teacher["test"], **({"drift": deployed["source_drift"]} if "source_drift" in deployed else {}),
+                    **({"validation": deployed["source_validation"]} if "source_validation" in deployed else {})}
     rows = [_row("teacher", None, TEACHER, teacher["params"], teacher["size_bytes"], teacher_test,
                  teacher_max_length)]
-    for name, figures in (teacher_deployed or {}).get("forms", {}).items():
+    for name, figures in deployed.get("forms", {}).items():
         form = form_named(name)
         rows.append(_row(f"teacher-{form.short}", None, form, figures["params"], figures["size_bytes"], figures,
                          teacher_max_length))
@@ -36,7 +38,8 @@ def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teach
             form = form_named(name)
             rows.append(_row(f"{student}-{form.short}", student, form, figures["params"], figures["size_bytes"],
                              figures, metrics["recipe"]["max_length"]))
-    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline["params"], baseline["size_bytes"], baseline["test"],
+    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline["params"], baseline["size_bytes"],
+                     {**baseline["test"], **({"validation": baseline["validation"]} if "validation" in baseline else {})},
                      None))
     return rows
 
