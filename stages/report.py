@@ -12,6 +12,7 @@ from textslim.drift import drift_lines
 from textslim.measure.decisions import decision_lines
 from textslim.measure.frontier import frontier_lines, frontier_points
 from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
+from textslim.measure.selection import deploy_lines
 from textslim.params import load_params
 from textslim.students.registry import check_recipes
 
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--summary", required=True)
     parser.add_argument("--metrics-dir", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--deploy", required=True, help="the select stage's metrics/deploy.json")
     parser.add_argument("--frontier-out", required=True, help="the latency frontier as CSV, for `dvc plots`")
     args = parser.parse_args()
 
@@ -42,10 +44,13 @@ def main() -> None:
              *report_lines(read_json(metrics_dir / "unlabelled.json"))]
     with atomic_file(args.frontier_out) as tmp:
         frontier_points(rows).to_csv(tmp, index=False)
+    report = render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare, params,
+                           recipe_notes(students, rows[0]["accuracy"]), extra, lead=frontier_lines(rows))
+    # What was deployed comes first, under the title (render_report is shared with the compare stage, which runs
+    # before select).
+    title, body = report.split("\n", 1)
     with atomic_file(args.out) as tmp:
-        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,
-                                     params, recipe_notes(students, rows[0]["accuracy"]), extra,
-                                     lead=frontier_lines(rows)))
+        tmp.write_text("\n".join([title, "", *deploy_lines(read_json(args.deploy))]) + body)
     log.info("wrote %s", args.out)
 
 

@@ -26,7 +26,7 @@ TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
 UPSTREAM = ({"prepare_data", "prepare_drift", "finetune_teacher", "augment", "label_unlabelled", "baseline"}
             | {f"distill_student@{s}" for s in STUDENTS})
 DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
-                       for s in STUDENTS} | {"compare", "report"}
+                       for s in STUDENTS} | {"compare", "select", "report"}
 # Stages that train: finetune_teacher, every distill_student@S, and prune@S (its recovery distillation).
 TRAINING = ("finetune_teacher", "distill_student@", "prune@")
 
@@ -97,7 +97,7 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(built_repo[1])
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 11 + 5 * len(STUDENTS)
+    assert len(lock["stages"]) == 12 + 5 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     # Each side report lives only in the folder of the stage that wrote it: nothing relays it to the next folder.
@@ -130,8 +130,11 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert all("drift_accuracy" in row for row in summary["variants"]
                if row["name"] == "teacher" or row["form"] in ("onnx-fp32", "onnx-int8"))
     assert "## Off the training domain (drift check)" in report
-    # every variant's validation accuracy, which the select stage picks by (the test split picks nothing)
+    # every variant's validation accuracy, which the select stage picks by (the test split picks nothing), and its pick
     assert all(0 <= row["validation_accuracy"] <= 1 for row in summary["variants"])
+    deployed = yaml.safe_load((pipeline_repo / "metrics" / "deploy.json").read_text())
+    assert deployed["form"] in ("onnx-fp32", "onnx-int8") and (pipeline_repo / "models/deploy/model.onnx").is_file()
+    assert f"`{deployed['variant']}`" in report.splitlines()[2]  # the report's first line after its title
 
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == set()
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())

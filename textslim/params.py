@@ -15,6 +15,7 @@ import yaml
 from textslim.data_params import DataParams, DriftParams  # noqa: F401 (their sections, re-exported)
 from textslim.errors import TextslimError
 from textslim.param_types import build_section, check_param
+from textslim.select_params import SelectParams
 
 QUANTIZE_PRESETS = ("auto", "avx512_vnni", "avx512", "avx2", "arm64")
 
@@ -254,6 +255,7 @@ class Params:
     drift: DriftParams = field(default_factory=DriftParams)
     baseline: BaselineParams = field(default_factory=BaselineParams)
     compare: CompareParams = field(default_factory=CompareParams)
+    select: SelectParams = field(default_factory=SelectParams)
     # Student recipe sections by name (`spread`, `lora`, ...), as read: each recipe module owns its section's
     # dataclass, and only the stages that build or describe students import the recipes (so a change to one recipe's
     # code is not a dependency of prepare_data or the teacher). textslim.students.registry checks and reads them:

@@ -310,3 +310,21 @@ def test_docs_use_the_local_swagger_ui(client) -> None:
     script = client.get("/static-offline-docs/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
     assert client.get("/static-offline-docs/../core.py").status_code == 404
+
+
+def test_without_a_model_the_deployed_pick_answers_whatever_its_form(tiny_root: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from textslim.serve.app import create_app
+
+    deploy = tmp_path / "deploy.json"
+    deploy.write_text(json.dumps({"variant": "tiny-fp32", "form": "onnx-fp32"}))  # not a form served by default
+    with TestClient(create_app(tiny_root / "metrics" / "summary.json", root=tiny_root, deploy=deploy)) as client:
+        models = client.get("/models").json()
+        assert (models["deployed"], models["default_model"]) == ("tiny-fp32", "tiny-fp32")
+        assert "tiny-fp32" in [m["name"] for m in models["models"]]
+        answer = client.post("/predict", json={"texts": TEXTS})
+        assert answer.status_code == 200 and answer.json()["model"] == "tiny-fp32"
+    deploy.write_text(json.dumps({"variant": "gone-int8"}))
+    with pytest.raises(TextslimError, match="names variant 'gone-int8', which the summary does not have"):
+        create_app(tiny_root / "metrics" / "summary.json", root=tiny_root, deploy=deploy)

@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     parser.add_argument("--summary", default="metrics/summary.json", help="the pipeline's summary.json")
+    parser.add_argument("--deploy", help="the select stage's deploy.json, whose pick answers requests that name no "
+                                         "model (default: ROOT/metrics/deploy.json when it exists)")
     parser.add_argument("--root", default=".", help="the repository: its plots/ are shown (default: .)")
     parser.add_argument("--models", help="the models root, laid out as dvc.yaml writes it (default: ROOT/models)")
     parser.add_argument("--max-texts", type=int, default=64, help="most texts per /predict request (default: 64)")
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         summary,
         root=Path(args.root),
         models=args.models,
+        deploy=args.deploy,
         max_texts=args.max_texts,
         max_chars=args.max_chars,
         batching=not args.no_batching,

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textslim.errors import TextslimError
 from textslim.serve.batching import MAX_WAIT_MS, MicroBatcher
-from textslim.serve.models import SERVED_FORMS, load_models, load_summary
+from textslim.serve.models import SERVED_FORMS, deployed_variant, load_models, load_summary
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def predict_request(max_texts: int, max_chars: int, models: list[str]) -> type[B
         "PredictRequest", __config__=ConfigDict(extra="forbid"),
         texts=(list[text], Field(min_length=1, max_length=max_texts, description="Texts to classify, in one batch.")),
         model=(Literal[tuple(models)] | None, Field(
-            default=None, description="A model name from GET /models; left out: the summary's best INT8 student.")),
+            default=None, description="A model name from GET /models; left out: the deployed model (the select "
+                                        "stage's pick), else the summary's best INT8 student.")),
     )
 
 
@@ -126,6 +127,7 @@ def create_app(
     batch_wait_ms: float = 2.0,
     batch_bucket_texts: int | None = 8,
     forms: Collection[str] = SERVED_FORMS,
+    deploy: str | Path | None = None,
 ) -> FastAPI:
     """Build the app: the summary_path's models from their folders under `models` (default root/models; root: the
     repository, default cwd, whose plots/ the page shows), request limits, batching.
@@ -142,9 +144,13 @@ def create_app(
         )
     root = Path(root) if root is not None else Path.cwd()
     summary = load_summary(Path(summary_path))
-    runtimes = load_models(summary, Path(models) if models is not None else root / "models", forms)
+    # A request that names no model gets the select stage's pick (deploy: its metrics/deploy.json, default
+    # root/metrics/deploy.json), loaded whatever its form; without one, the summary's best INT8 student.
+    deployed = deployed_variant(Path(deploy) if deploy is not None else root / "metrics" / "deploy.json", summary)
+    runtimes = load_models(summary, Path(models) if models is not None else root / "models", forms,
+                           also=[deployed] if deployed else [])
     by_name = {v["name"]: v for v in summary["variants"]}
-    default_model = summary.get("best_student") if summary.get("best_student") in runtimes else None
+    default_model = deployed or (summary.get("best_student") if summary.get("best_student") in runtimes else None)
 
     # One inference thread: the runtimes' own threads already use every core. Requests wait in their model's
     # batcher (in arrival order, holding no threadpool thread, so /health and the page stay responsive under load)
@@ -206,6 +212,8 @@ def create_app(
         """Every loaded model with its figures from the pipeline's summary."""
         return {
             "best_student": summary.get("best_student"),
+            "deployed": deployed,
+            "default_model": default_model,
             "threads": summary.get("threads", 1),
             "limits": {"max_texts": max_texts, "max_chars": max_chars},
             "batching": batch_settings,
@@ -233,7 +241,7 @@ def create_app(
         """
         name = body.model if body.model is not None else default_model
         if name is None:
-            raise HTTPException(422, f"no model named and the summary names no loaded best student; loaded: "
+            raise HTTPException(422, f"no model named, and no deployed model or loaded best student; loaded: "
                                      f"{', '.join(runtimes)}")
         runtime = runtimes[name]  # one of them: the request model allows no other
         texts = body.texts  # the request model checked them: 1..max_texts of them, each valid and short enough

@@ -78,6 +78,22 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
 
 
+def deployed_variant(deploy_path: Path, summary: dict[str, Any]) -> str | None:
+    """The variant the select stage deployed (metrics/deploy.json), None when there is no such file; it must be a
+    variant of the summary (both come from one pipeline run)."""
+    if not deploy_path.is_file():
+        return None
+    try:
+        variant = json.loads(deploy_path.read_text(encoding="utf-8")).get("variant")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+        raise TextslimError(f"cannot read {deploy_path}: {err}") from err
+    names = [v.get("name") for v in summary["variants"] if isinstance(v, dict)]
+    if variant not in names:
+        raise TextslimError(f"{deploy_path} names variant {variant!r}, which the summary does not have: re-run the "
+                            "select stage (dvc repro)")
+    return variant
+
+
 def load_summary(summary_path: Path) -> dict[str, Any]:
     """Read and sanity-check metrics/summary.json."""
     if not summary_path.is_file():
@@ -94,11 +110,12 @@ def load_summary(summary_path: Path) -> dict[str, Any]:
     return summary
 
 
-def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = SERVED_FORMS
-                ) -> dict[str, ServedModel]:
-    """Every variant of the given forms (by default the teacher in PyTorch and every onnx-int8 student), each loaded
-    once from its folder under the models root (textslim.forms.model_folder: the summary names forms and students,
-    never paths); create_app warms them up."""
+def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = SERVED_FORMS,
+                also: Collection[str] = ()) -> dict[str, ServedModel]:
+    """Every variant of the given forms (by default the teacher in PyTorch and every onnx-int8 student), and the
+    variants named in `also` whatever their form (the select stage's pick), each loaded once from its folder under the
+    models root (textslim.forms.model_folder: the summary names forms and students, never paths); create_app warms
+    them up."""
     unservable = sorted(set(forms) - {name for name, form in FORMS.items() if form.runtime != "sklearn"})
     if unservable:
         raise TextslimError(f"cannot serve forms {unservable}: the server runs the transformer forms only")
@@ -109,7 +126,7 @@ def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = 
         if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
             raise TextslimError(f"summary: variant #{i} has no name")
         name, form = variant["name"], variant.get("form")
-        if not isinstance(form, str) or form not in forms:
+        if not isinstance(form, str) or (form not in forms and name not in also):
             continue
         try:
             folder = model_folder(models, FORMS[form], variant.get("student"))

@@ -21,11 +21,12 @@ function setStatus(message, isError) {
   status.classList.toggle("error", Boolean(isError));
 }
 
-function buildCard(model, best) {
+function buildCard(model, best, deployed) {
   const root = el("article", "card");
   root.dataset.model = model.name;
   const head = el("div", "card-head");
   const title = el("h3", "name", model.name);
+  if (model.name === deployed) title.append(el("span", "badge", "deployed"));
   if (model.name === best) title.append(el("span", "badge", "best student"));
   head.append(title, el("span", "form", model.form));
   const label = el("div", "label", "–");
@@ -120,7 +121,7 @@ async function init() {
     const reply = await fetch("/models");
     const info = await reply.json();
     const container = document.getElementById("models");
-    for (const model of info.models) container.append(buildCard(model, info.best_student));
+    for (const model of info.models) container.append(buildCard(model, info.best_student, info.deployed));
     setStatus(info.models.length + " models loaded.");
   } catch (err) {
     setStatus("Cannot list models: " + err, true);

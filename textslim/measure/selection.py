@@ -1,0 +1,144 @@
+"""Pick the model to deploy under the user's budget (params `select`), from the compare stage's summary rows.
+
+Candidates are the deployable forms: every ONNX form of every student and of the teacher (what ONNX Runtime, optimum's
+ORTModelForSequenceClassification and the server run). Accuracy limits are read on the validation split, never on
+test; latency and size are the compare stage's measurements on this machine. No library does budgeted selection over
+measured rows, hence this small module.
+"""
+
+from dataclasses import dataclass
+
+from textslim.errors import TextslimError
+from textslim.forms import ONNX_FP32, ONNX_INT8, Form
+from textslim.select_params import SelectParams
+
+DEPLOYABLE_FORMS = (ONNX_FP32.name, ONNX_INT8.name)
+# The select stage's pick: one ONNX graph named model.onnx (ORTModelForSequenceClassification's default file), fp32 or
+# INT8 as chosen, in models/deploy; its textslim_deploy.json names the variant. Not in textslim.forms.FORMS, which
+# holds the forms a summary row can name: this one is a copy of one of them.
+DEPLOYED = Form("deployed", "model.onnx", "onnxruntime", "deployed", "deploy", per_model=False)
+TEACHER = "teacher"  # the PyTorch teacher's row: the reference of every accuracy limit
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One limit a variant fails: its figure, the limit, and by how much relative to the limit."""
+
+    limit: str  # the params key, e.g. max_batch1_ms
+    value: float
+    bound: float
+    relative: float  # (how far past the limit) / the limit's scale: ranks the closest variant when none meets
+
+    def describe(self) -> str:
+        unit = {"max_drop_points": " points below the teacher on validation",
+                "max_drift_drop_points": " points below the teacher off the domain",
+                "max_batch1_ms": " ms at batch 1", "min_speedup": "x the teacher's speed",
+                "max_size_mb": " MB"}[self.limit]
+        relation = "under" if self.limit == "min_speedup" else "over"
+        return f"{self.value:g}{unit} ({relation} {self.limit} {self.bound:g})"
+
+
+@dataclass(frozen=True)
+class Selection:
+    pick: dict  # the chosen summary row
+    met: bool  # False: nothing met the budget, and this is the closest
+    misses: tuple[Miss, ...]  # what the pick misses (empty when met)
+    binding: dict | None  # what stops the next better variant (by the objective); None when the pick is the best
+    candidates: list[dict]  # every deployable row with what it misses, best objective first
+    drift_applied: bool
+
+
+def _figures(row: dict, teacher: dict) -> dict:
+    """The figures the limits read, for one row: drops in points from the teacher, batch-1 ms, speedup, MB."""
+    figures = {"max_drop_points": round(100 * (teacher["validation_accuracy"] - row["validation_accuracy"]), 2),
+               "max_batch1_ms": row["batch1_ms_median"], "min_speedup": row["speedup_vs_teacher"],
+               "max_size_mb": row["size_mb"]}
+    if "drift_accuracy" in row and "drift_accuracy" in teacher:
+        figures["max_drift_drop_points"] = round(100 * (teacher["drift_accuracy"] - row["drift_accuracy"]), 2)
+    return figures
+
+
+def misses(row: dict, teacher: dict, budget: SelectParams) -> list[Miss]:
+    """Every limit of the budget the row fails (a limit that is null, or has no figure here, is not checked)."""
+    found = []
+    for limit, value in _figures(row, teacher).items():
+        bound = getattr(budget, limit)
+        if bound is None:
+            continue
+        if limit == "min_speedup":
+            if value < bound:
+                found.append(Miss(limit, value, bound, bound / value - 1))
+        elif value > bound:
+            # points: a 1-point miss weighs like being 2x over a time or size limit; the scale only ranks misses
+            scale = 1.0 if limit.endswith("_points") else bound
+            found.append(Miss(limit, value, bound, (value - bound) / scale))
+    return found
+
+
+def select(rows: list[dict], budget: SelectParams) -> Selection:
+    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties go to the
+    higher validation accuracy. When none meets them: the one missing the fewest limits, by the least."""
+    by_name = {row["name"]: row for row in rows}
+    teacher = by_name.get(TEACHER)
+    if teacher is None or "validation_accuracy" not in teacher:
+        raise TextslimError("summary: no validation accuracy for the teacher; re-run the evaluate stages (dvc repro)")
+    candidates = [row for row in rows if row.get("form") in DEPLOYABLE_FORMS]
+    lacking = [row["name"] for row in candidates if "validation_accuracy" not in row]
+    if not candidates or lacking:
+        raise TextslimError(f"summary: no deployable variant with a validation accuracy ({', '.join(lacking)} "
+                            "lack one); re-run the evaluate stages (dvc repro)" if lacking else
+                            "summary: no ONNX variant to deploy")
+    key = "batch1_ms_median" if budget.objective == "latency" else "size_mb"
+    ranked = sorted(candidates, key=lambda row: (row[key], -row["validation_accuracy"]))
+    failed = {row["name"]: misses(row, teacher, budget) for row in ranked}
+    listed = [{"name": row["name"], key: row[key], "meets": not failed[row["name"]],
+               "misses": [m.describe() for m in failed[row["name"]]]} for row in ranked]
+    meeting = [row for row in ranked if not failed[row["name"]]]
+    if meeting:
+        pick = meeting[0]
+        position = ranked.index(pick)
+        better = ranked[position - 1] if position else None
+        binding = None if better is None else {
+            "limit": failed[better["name"]][0].limit, "next_better": better["name"],
+            "misses": [m.describe() for m in failed[better["name"]]]}
+        return Selection(pick, True, (), binding, listed, "drift_accuracy" in teacher)
+    pick = min(ranked, key=lambda row: (len(failed[row["name"]]), sum(m.relative for m in failed[row["name"]])))
+    return Selection(pick, False, tuple(failed[pick["name"]]), None, listed, "drift_accuracy" in teacher)
+
+
+def budget_text(budget: SelectParams) -> str:
+    """The budget in words, for the report: 'at most 1 point below the teacher on validation, ...'."""
+    parts = [f"at most {budget.max_drop_points:g} points below the teacher on validation"
+             if budget.max_drop_points is not None else None,
+             f"at most {budget.max_drift_drop_points:g} points below it off the domain"
+             if budget.max_drift_drop_points is not None else None,
+             f"at most {budget.max_batch1_ms:g} ms at batch 1" if budget.max_batch1_ms is not None else None,
+             f"at least {budget.min_speedup:g}x the teacher's batch-1 speed" if budget.min_speedup is not None
+             else None,
+             f"at most {budget.max_size_mb:g} MB" if budget.max_size_mb is not None else None]
+    return ", ".join(p for p in parts if p) or "no limits"
+
+
+def _points(interval: list[float] | None) -> str:
+    return f"{100 * interval[0]:+.2f} to {100 * interval[1]:+.2f}" if interval else "n/a"
+
+
+def deploy_lines(record: dict, folder: str = "models/deploy") -> list[str]:
+    """The report's first lines: what the select stage deployed and why, or that nothing met the budget."""
+    test = record["test"]
+    figures = (f"{record['batch1_ms']:.2f} ms at batch 1 ({record['speedup_vs_teacher']:.1f}× the teacher), "
+               f"{record['size_mb']:.1f} MB, validation accuracy {100 * record['validation_accuracy']:.2f}%; test "
+               f"accuracy {100 * test['accuracy']:.2f}% (Δ 95% interval against the teacher "
+               f"{_points(test['delta_vs_teacher_ci95'])} points, against teacher-int8 "
+               f"{_points(test['delta_vs_teacher_int8_ci95'])})")
+    goal = "fastest" if record["objective"] == "latency" else "smallest"
+    if not record["met"]:
+        return [f"⚠ **Nothing met the budget** ({record['budget']}): `{folder}/` holds the closest, "
+                f"**`{record['variant']}`**, which misses: {'; '.join(record['misses'])}. {figures}.", ""]
+    binding = record["binding"]
+    why = (f" What binds: `{binding['next_better']}`, the next {'faster' if goal == 'fastest' else 'smaller'}, "
+           f"misses {'; '.join(binding['misses'])}." if binding
+           else f" Nothing deployable is {'faster' if goal == 'fastest' else 'smaller'}.")
+    drift = "" if record["drift_limit"] in ("applied", "not set") else f" (drift limit {record['drift_limit']})"
+    return [f"**Deployed: `{record['variant']}`** in `{folder}/`, the {goal} ONNX form within the budget "
+            f"({record['budget']}{drift}): {figures}.{why}", ""]

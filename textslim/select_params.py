@@ -1,0 +1,33 @@
+"""The params section `select`: the user's budget, which the select stage picks the deployed model under."""
+
+import typing
+from dataclasses import dataclass
+
+from textslim.param_types import check_param
+
+
+@dataclass(frozen=True)
+class SelectParams:
+    OBJECTIVES: typing.ClassVar[tuple[str, ...]] = ("latency", "size")
+
+    objective: str = "latency"  # latency: the fastest at batch 1 that meets every limit; size: the smallest
+    # Every limit is null (no limit) or a number. Accuracy limits are drops in points from the PyTorch teacher, on the
+    # validation split (never on test); speed and size are the compare stage's figures on this machine.
+    max_drop_points: float | None = 1.0
+    max_batch1_ms: float | None = None
+    min_speedup: float | None = None  # batch-1 speedup over the PyTorch teacher
+    max_size_mb: float | None = None
+    # The same kind of bound on the drift check's texts (another domain): a pick must not fall apart there. Not
+    # applied where the data has no drift check.
+    max_drift_drop_points: float | None = 2.0
+    strict: bool = False  # true: nothing meets the budget -> exit 2, nothing deployed; false: deploy the closest
+
+    def validate(self) -> None:
+        check_param(self.objective in self.OBJECTIVES, "select.objective", f"one of {', '.join(self.OBJECTIVES)}",
+                    self.objective)
+        for name in ("max_drop_points", "max_drift_drop_points"):
+            value = getattr(self, name)
+            check_param(value is None or value >= 0, f"select.{name}", "null or a number of points >= 0", value)
+        for name in ("max_batch1_ms", "min_speedup", "max_size_mb"):
+            value = getattr(self, name)
+            check_param(value is None or value > 0, f"select.{name}", "null or a number > 0", value)
