@@ -6,7 +6,7 @@ split; then time every graph interleaved in one process (batch 1 and batch 32), 
 that param's default was chosen.
 
     python scripts/graph_optimization.py --out reports/graph-optimization.md \\
-        --case "spread (MiniLM, BERT-style)" models/pruned/spread models/onnx/spread \\
+        --case "spread (MiniLM, BERT-style)" models/pruned/spread.heavy models/onnx/spread.heavy \\
         --case "spread (MPNet)" /tmp/mpnet/pruned /tmp/mpnet/onnx
 """
 

@@ -7,14 +7,14 @@ in one process like `compare` does; it is how that param's default was chosen. I
 activation's scale per call, so a text's prediction can change with the texts batched with it; static scales cannot.
 For every scheme: accuracy at batch 64 and at batch 1, and the test predictions that differ between the two.
 
-    python scripts/int8_schemes.py --onnx models/onnx/spread --out reports/int8-schemes.md
+    python scripts/int8_schemes.py --onnx models/onnx/spread.heavy --out reports/int8-schemes.md
 
 With --presets, it instead quantizes every --onnx model with each preset (dynamic, per-channel) and times them all
 interleaved in one process: the table `quantize.preset: auto` is chosen from, per int8 path (textslim/cpu.py).
 A preset followed by `+reduce_range` quantizes weights to 7 bits.
 
     python scripts/int8_schemes.py --presets avx512_vnni avx2 avx512+reduce_range \
-        --onnx models/onnx/teacher models/onnx/{first,spread,lora,setfit,lstm} --out reports/int8-portability.md
+        --onnx models/onnx/teacher models/onnx/{first,spread,lora,setfit,lstm}.heavy --out reports/int8-portability.md
 """
 
 import argparse

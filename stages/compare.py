@@ -22,7 +22,7 @@ from textslim.measure.plots import (
     training_curves,
     variant_points,
 )
-from textslim.measure.report import best_student, variant_rows, with_timings
+from textslim.measure.report import best_student, read_evaluated, variant_rows, with_timings
 from textslim.measure.roofline import (
     Peaks,
     as_dict,
@@ -89,7 +89,7 @@ def main() -> None:
     metrics_dir = Path(args.metrics_dir)
     teacher = read_json(metrics_dir / "teacher.json")
     baseline = read_json(metrics_dir / "baseline.json")
-    students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
+    students = read_evaluated(params, metrics_dir)  # each student distilled, then each of its compression chains
     teacher_deployed = read_json(metrics_dir / "teacher-deployed.json")
     rows = variant_rows(teacher, baseline, students, params.teacher.max_length, teacher_deployed)
 
@@ -138,7 +138,7 @@ def main() -> None:
             points[columns].to_csv(tmp, index=False)
     no_epochs = "trained by SetFit: no epoch curves" if teacher.get("recipe") == "setfit" else "not fine-tuned here"
     histories = {"teacher": teacher["history"] or no_epochs,
-                 **{s: m["recipe"]["history"] for s, m in students.items()}}
+                 **{s: students[s]["recipe"]["history"] for s in params.distill.students}}
     training_curves(histories, plots / "training_curves.png")
     if best is not None:
         matrix = students[best["student"]]["confusion"]["forms"][ONNX_INT8.name]

@@ -11,7 +11,14 @@ from textslim.data_report import data_report_lines
 from textslim.drift import drift_lines
 from textslim.measure.decisions import decision_lines
 from textslim.measure.frontier import frontier_lines, frontier_points
-from textslim.measure.report import baseline_line, compression_lines, hardware_lines, recipe_notes, render_report
+from textslim.measure.report import (
+    baseline_line,
+    compression_lines,
+    hardware_lines,
+    read_evaluated,
+    recipe_notes,
+    render_report,
+)
 from textslim.measure.selection import deploy_lines
 from textslim.params import load_params
 from textslim.students.registry import check_recipes
@@ -35,22 +42,24 @@ def main() -> None:
     summary = read_json(args.summary)
     rows = summary["variants"]
     best = next((r for r in rows if r["name"] == summary["best_student"]), None)
-    students = {s: read_json(metrics_dir / "students" / f"{s}.json") for s in params.distill.students}
+    evaluated = read_evaluated(params, metrics_dir)
+    chains = {name: evaluated[name] for name in params.compress.chains(params.distill.students)}
+    # A recipe's note reads its distilled figures and, for INT8, its last variant's (by default the heaviest).
+    last = params.compress.variants[-1]
+    students = {s: {**evaluated[s], "forms": {**evaluated[f"{s}.{last}"]["forms"], **evaluated[s]["forms"]}}
+                for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
     extra = [baseline_line(baseline), "", *decision_lines(rows, best, summary["test_texts"]),
              *drift_lines(rows, read_json(metrics_dir / "drift.json"), params.drift.flag_points),
-             *compression_lines(students), *hardware_lines(summary), "## Data", "",
+             *compression_lines(chains), *hardware_lines(summary), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json")),
              *report_lines(read_json(metrics_dir / "unlabelled.json"))]
     with atomic_file(args.frontier_out) as tmp:
         frontier_points(rows).to_csv(tmp, index=False)
-    report = render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare, params,
-                           recipe_notes(students, rows[0]["accuracy"]), extra, lead=frontier_lines(rows))
-    # What was deployed comes first, under the title (render_report is shared with the compare stage, which runs
-    # before select).
-    title, body = report.split("\n", 1)
     with atomic_file(args.out) as tmp:
-        tmp.write_text("\n".join([title, "", *deploy_lines(read_json(args.deploy))]) + body)
+        tmp.write_text(render_report(rows, best, baseline["test"]["accuracy"], summary["threads"], params.compare,
+                                     params, recipe_notes(students, rows[0]["accuracy"]), extra,
+                                     lead=frontier_lines(rows), headline=deploy_lines(read_json(args.deploy))))
     log.info("wrote %s", args.out)
 
 

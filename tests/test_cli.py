@@ -56,10 +56,19 @@ def test_prepare_data_rejects_bad_datasets_and_writes_nothing(tmp_path, tiny_csv
     ({"extra_vocabulary": "missing.txt"}, "prune.extra_vocabulary = 'missing.txt'"),
 ])
 def test_prune_rejects_bad_params(tmp_path, tiny_teacher, prune, fragment):
-    done = _stage("prune", "--params", str(_params(tmp_path, prune=prune)), "--model", str(tiny_teacher),
+    done = _stage("prune", "--variant", "heavy", "--params", str(_params(tmp_path, prune=prune)),
+                  "--model", str(tiny_teacher), "--data", "data", "--teacher-logits", "logits",
+                  "--unlabelled", "unlabelled", "--augmented", "augmented", "--out", "pruned", cwd=tmp_path)
+    _assert_one_line_error(done, fragment)
+    assert not (tmp_path / "pruned").exists()
+
+
+def test_prune_names_an_unknown_variant(tmp_path, tiny_teacher):
+    done = _stage("prune", "--variant", "gentle", "--params", str(_params(tmp_path)), "--model", str(tiny_teacher),
                   "--data", "data", "--teacher-logits", "logits", "--unlabelled", "unlabelled", "--augmented",
                   "augmented", "--out", "pruned", cwd=tmp_path)
-    _assert_one_line_error(done, fragment)
+    _assert_one_line_error(done, "--variant 'gentle': no such compress.settings entry",
+                           "(known: full, heavy, light, trim)")
     assert not (tmp_path / "pruned").exists()
 
 
@@ -93,7 +102,7 @@ def test_prune_refuses_a_head_fraction_that_empties_a_layer(tmp_path, tiny_teach
     (student / STUDENT_FILE).write_text('{"max_length": 24}')  # as the distill stage leaves it
     params = _params(tmp_path, data={"source": str(tiny_csv)}, prune={"head_fraction": 0.9})
     logits = _prepared_with_logits(tmp_path, params)
-    done = _stage("prune", "--params", str(params), "--model", str(student), "--data", "data",
+    done = _stage("prune", "--variant", "heavy", "--params", str(params), "--model", str(student), "--data", "data",
                   "--teacher-logits", str(logits), "--unlabelled", "unlabelled", "--augmented", "augmented",
                   "--out", "pruned", cwd=tmp_path)
     _assert_one_line_error(done, "prune.head_fraction")

@@ -32,7 +32,8 @@ print(json.dumps(sorted(m.__file__ for name, m in sys.modules.items()
 # atomic writes, and the params loader (param_types: its type checks). Its defaults cannot change a result unseen,
 # because params.yaml spells out every key (test_params_yaml_spells_out_every_key), and DVC tracks the values.
 PLUMBING = {"textslim/__init__.py", "textslim/errors.py", "textslim/cli.py", "textslim/atomic.py",
-            "textslim/params.py", "textslim/param_types.py", "textslim/data_params.py", "textslim/select_params.py"}
+            "textslim/params.py", "textslim/param_types.py", "textslim/data_params.py", "textslim/select_params.py",
+            "textslim/compress_params.py"}
 # Package markers, a docstring each (test_package_markers_hold_no_code): loaded with any module of their package.
 PLUMBING |= {"textslim/train/__init__.py", "textslim/measure/__init__.py", "textslim/compress/__init__.py"}
 

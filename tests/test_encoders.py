@@ -73,8 +73,8 @@ def chain(request, tmp_path_factory, tiny_csv) -> tuple[str, Path]:
         _stage("distill_student", *p, "--strategy", student, "--data", data, "--teacher", work / "teacher",
                "--teacher-logits", logits, *transfer, "--out", work / "students" / student,
                "--live-dir", work / "live" / student)
-        _stage("prune", *p, "--model", work / "students" / student, "--data", data, "--teacher-logits", logits,
-               *transfer, "--out", work / "pruned" / student)
+        _stage("prune", "--variant", "heavy", *p, "--model", work / "students" / student, "--data", data,
+               "--teacher-logits", logits, *transfer, "--out", work / "pruned" / student)
         _stage("export_onnx", *p, "--model", work / "pruned" / student, "--data", data,
                "--out", work / "onnx" / student)
         _stage("quantize", *p, "--model", work / "onnx" / student, "--data", data,

@@ -58,8 +58,8 @@ def few_shot_run(tmp_path_factory, tiny_csv, tiny_sentence_body) -> Path:
            "--teacher-logits", logits, *transfer, "--out", work / "student", "--live-dir", work / "live-spread")
     _stage("distill_student", *p, "--strategy", "lora", "--data", data, "--teacher", work / "teacher",
            "--teacher-logits", logits, *transfer, "--out", work / "lora", "--live-dir", work / "live-lora")
-    _stage("prune", *p, "--model", work / "student", "--data", data, "--teacher-logits", logits, *transfer,
-           "--out", work / "pruned")
+    _stage("prune", "--variant", "heavy", *p, "--model", work / "student", "--data", data, "--teacher-logits", logits,
+           *transfer, "--out", work / "pruned")
     for name in ("teacher", "pruned"):
         _stage("export_onnx", *p, "--model", work / name, "--data", data, "--out", work / f"onnx-{name}")
         _stage("quantize", *p, "--model", work / f"onnx-{name}", "--data", data, "--out", work / f"int8-{name}")

@@ -107,8 +107,9 @@ def test_every_form_has_one_folder_under_the_models_root_as_dvc_yaml_lays_them_o
         "models/quantized/teacher", "models/quantized/spread"}
     stages = [stage.get("do", stage) for stage in DVC_YAML["stages"].values()]
     outs = {next(iter(out)) if isinstance(out, dict) else out for stage in stages for out in stage.get("outs", [])}
-    for form in (DISTILLED, PRUNED, ONNX_FP32, ONNX_INT8):  # where the stages write, ${item} the student
-        assert f"models/{form.folder}/${{item}}" in outs
+    assert f"models/{DISTILLED.folder}/${{item}}" in outs  # where the stages write, ${item} the student
+    for form in (PRUNED, ONNX_FP32, ONNX_INT8):  # one folder per compression chain: student.variant
+        assert f"models/{form.folder}/${{item.student}}.${{item.variant}}" in outs
     assert {"models/teacher", "models/baseline", "models/onnx/teacher", "models/quantized/teacher"} <= outs
     for name in ("../x", "a/b", "..", "", "x/"):
         with pytest.raises(TextslimError, match="is not a plain name"):

@@ -16,7 +16,8 @@ LAYERS = [
     # plumbing and inputs: no model code, nothing above them
     {"textslim.errors", "textslim.atomic", "textslim.cli", "textslim.params", "textslim.assets", "textslim.data",
      "textslim.sources", "textslim.cpu", "textslim.metrics", "textslim.forms", "textslim.param_types",
-     "textslim.bert_from_onnx", "textslim.corpora", "textslim.drift", "textslim.data_params", "textslim.select_params"},
+     "textslim.bert_from_onnx", "textslim.corpora", "textslim.drift", "textslim.data_params",
+     "textslim.select_params", "textslim.compress_params"},
     {"textslim.architectures"},  # the code a saved model folder needs to load: our model types, MPNet's fix
     {"textslim.inference"},  # loading and running any deployed form
 ]

@@ -118,3 +118,32 @@ def test_per_channel_must_be_a_boolean(tmp_path):
     with pytest.raises(TextslimError, match="quantize.per_channel = 'yes'.*true or false"):
         load_params(_write(tmp_path, {"quantize.per_channel": "yes"}))
     assert load_params(_write(tmp_path, {"quantize.per_channel": True})).quantize.per_channel is True
+
+
+@pytest.mark.parametrize("compress, message", [
+    ({"variants": []}, "compress.variants = \\[\\] is not allowed"),
+    ({"variants": ["heavy", "heavy"]}, "compress.variants = \\['heavy', 'heavy'\\]"),
+    ({"variants": ["spread.heavy"]}, "compress.variants = 'spread.heavy'.*a '.' joins student and variant"),
+    ({"variants": ["full", "mild"]}, "compress.settings.mild = None .*every listed variant"),
+    ({"settings": {"heavy": {}, "full": {"methd": "none"}}, "variants": ["full"]},
+     "unknown key compress.settings.full.methd"),
+    ({"settings": {"heavy": {"head_fraction": 1.5}}, "variants": ["heavy"]},
+     "prune.head_fraction = 1.5 .*\\(in compress.settings.heavy\\)"),
+])
+def test_bad_compression_variants_name_the_key(tmp_path, compress, message):
+    base = yaml.safe_load(open("params.yaml"))
+    base["compress"].update(compress)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(TextslimError, match=message):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_variant_is_the_prune_section_with_its_keys_changed():
+    params = load_params("params.yaml")
+    light = params.compress.prune_settings(params.prune, "light")
+    assert (light.head_fraction, light.ffn_fraction) == (0.25, 0.5)
+    assert (light.method, light.recovery_epochs, light.vocabulary) == (params.prune.method,
+                                                                        params.prune.recovery_epochs, "training")
+    assert params.compress.prune_settings(params.prune, "heavy") == params.prune
+    assert params.compress.prune_settings(params.prune, "full").method == "none"
+    assert params.compress.chains(("first", "lstm"))[:2] == [f"first.{v}" for v in params.compress.variants[:2]]

@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 STUDENTS = ["spread", "lstm"]
 TEACHER_FORMS = {"export_teacher", "quantize_teacher", "evaluate_teacher"}
 UPSTREAM = ({"prepare_data", "prepare_drift", "finetune_teacher", "augment", "label_unlabelled", "baseline"}
-            | {f"distill_student@{s}" for s in STUDENTS})
-DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}" for stage in ("prune", "export_onnx", "quantize", "evaluate")
+            | {f"{stage}@{s}" for stage in ("distill_student", "evaluate_distilled") for s in STUDENTS})
+VARIANT = "heavy"  # the one compression variant of the first run; a second is added in a scenario
+CHAIN_STAGES = ("prune", "export_onnx", "quantize", "evaluate")
+DOWNSTREAM_OF_PRUNE = {f"{stage}@{s}-{VARIANT}" for stage in CHAIN_STAGES
                        for s in STUDENTS} | {"compare", "select", "report"}
 # Stages that train: finetune_teacher, every distill_student@S, and prune@S (its recovery distillation).
 TRAINING = ("finetune_teacher", "distill_student@", "prune@")
@@ -44,6 +46,7 @@ def _tiny_params(csv: Path, teacher: Path, sentence_body: Path, drift: Path) -> 
     params["first"].update(num_layers=2)
     params["spread"].update(num_layers=2)
     params["prune"].update(importance_texts=32, recovery_epochs=1)
+    params["compress"]["variants"] = [VARIANT]
     params["setfit"].update(body=str(sentence_body), shots_per_class=4, num_iterations=2, epochs=1, max_length=32,
                             batch_size=16)
     params["lstm"].update(embedding_dim=16, hidden_size=16, min_count=1, epochs=1, max_length=32)
@@ -97,20 +100,25 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     assert UPSTREAM | DOWNSTREAM_OF_PRUNE | TEACHER_FORMS <= _ran(built_repo[1])
     lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
     outputs = [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
-    assert len(lock["stages"]) == 12 + 5 * len(STUDENTS)
+    # 12 stages once, distill and evaluate_distilled per student, 4 per compression chain
+    assert len(lock["stages"]) == 12 + 2 * len(STUDENTS) + 4 * len(STUDENTS)
     missing = [path for path in outputs if not (pipeline_repo / path).exists()]
     assert not missing, f"declared outputs missing: {missing}"
     # Each side report lives only in the folder of the stage that wrote it: nothing relays it to the next folder.
     writers = {"sparsity.json": "models/pruned", "parity.json": "models/onnx", "quantize.json": "models/quantized"}
     for report, folder in writers.items():
-        found = sorted(str(p.parent.relative_to(pipeline_repo)) for p in (pipeline_repo / "models").rglob(report))
-        owners = [f"{folder}/{s}" for s in STUDENTS] + ([] if report == "sparsity.json" else [f"{folder}/teacher"])
+        # (models/deploy is a copy of the picked folder as it is: a deployable artifact, read by no stage)
+        found = sorted(str(p.parent.relative_to(pipeline_repo)) for p in (pipeline_repo / "models").rglob(report)
+                       if p.parent.name != "deploy")
+        owners = [f"{folder}/{s}.{VARIANT}" for s in STUDENTS] + ([] if report == "sparsity.json" else
+                                                                [f"{folder}/teacher"])
         assert found == sorted(owners), report
     for name in ("accuracy_vs_latency.png", "size.png", "training_curves.png", "confusion_best.png"):
         assert (pipeline_repo / "plots" / name).stat().st_size > 1000
     summary = yaml.safe_load((pipeline_repo / "metrics" / "summary.json").read_text())
     names = {v["name"] for v in summary["variants"]}
-    expected = {"teacher", "teacher-int8", "tfidf-logreg", "spread-fp32"} | {f"{s}-int8" for s in STUDENTS}
+    expected = ({"teacher", "teacher-int8", "tfidf-logreg", f"spread.{VARIANT}-fp32"}
+                | {f"{s}.{VARIANT}-int8" for s in STUDENTS} | {f"{s}-distilled" for s in STUDENTS})
     assert expected <= names
     assert summary["best_student"].endswith("-int8")
     # the roofline, threads and batch sizes, and INT8 at batch 1, for every variant they apply to
@@ -142,11 +150,11 @@ def test_repro_builds_every_declared_output_then_reruns_only_what_changed(built_
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # Every prune stage depends on the prune section; the BiLSTM is pruned unstructured, so its outputs come out
     # identical and DVC rightly skips what follows it.
-    structured = {"spread"}
+    structured = {f"spread-{VARIANT}"}
     expected = {stage for stage in DOWNSTREAM_OF_PRUNE
                 if stage.startswith("prune@") or "@" not in stage or stage.split("@")[1] in structured}
     assert _ran(_run(["dvc", "repro"], pipeline_repo)) == expected
-    spread = yaml.safe_load((pipeline_repo / "metrics" / "students" / "spread.json").read_text())
+    spread = yaml.safe_load((pipeline_repo / "metrics" / "students" / f"spread.{VARIANT}.json").read_text())
     assert spread["sparsity"]["structured"]["intermediate_size_after"] == round(0.75 * 37)
 
 
@@ -154,11 +162,11 @@ def test_a_param_changed_and_changed_back_comes_from_the_run_cache(pipeline_repo
     """What `dvc exp run -S spread.hidden_weight=0.5` then `-S spread.hidden_weight=0.0` does: the second run
     restores every stage the first one changed (the intermediate-layer loss is exercised on the way).
 
-    Both runs stop at prune@spread, the last training stage the change reaches: the stages after it do not train, and
-    the first scenario already checks that a prune change reaches them."""
-    target = "prune@spread"
+    Both runs stop at prune@spread-heavy, the last training stage the change reaches: the stages after it do not
+    train, and the first scenario already checks that a prune change reaches them."""
+    target = f"prune@spread-{VARIANT}"
     changed = _run(["dvc", "exp", "run", "-S", "spread.hidden_weight=0.5", target], pipeline_repo)
-    assert _ran(changed) == {"distill_student@spread", "prune@spread"}
+    assert _ran(changed) == {"distill_student@spread", target}
     back = _run(["dvc", "exp", "run", "-S", "spread.hidden_weight=0.0", target], pipeline_repo)
     trained = sorted(stage for stage in _ran(back) if stage.startswith(TRAINING))
     assert not trained, f"trained again instead of restoring from the run cache: {trained}"
@@ -175,12 +183,29 @@ def test_a_new_unlabelled_corpus_never_retrains_the_teacher(pipeline_repo, tiny_
     params["data"]["unlabelled"] = ["more.txt"]
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = _ran(_run(["dvc", "repro"], pipeline_repo))
-    assert {"label_unlabelled", "distill_student@spread", "prune@spread", "compare"} <= ran
+    assert {"label_unlabelled", "distill_student@spread", f"prune@spread-{VARIANT}", "compare"} <= ran
     assert "finetune_teacher" not in ran and "augment" not in ran
     record = yaml.safe_load((pipeline_repo / "models" / "students" / "spread" / "textslim_student.json").read_text())
     assert record["transfer_unlabelled_texts"] == len(texts)
     summary = (pipeline_repo / "reports" / "summary.md").read_text()
     assert "Unlabelled transfer texts, labelled by the teacher" in summary
+
+
+def test_a_compression_variant_added_runs_only_its_own_stages(pipeline_repo):
+    """compress.variants gains `trim`: each student's trim chain runs (prune, export, quantize, evaluate), then the
+    comparison, the pick and the report; no other student or chain is trained or scored again."""
+    params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+    params["compress"]["variants"] = [VARIANT, "trim"]
+    (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = _ran(_run(["dvc", "repro"], pipeline_repo))
+    assert ran == {f"{stage}@{s}-trim" for stage in CHAIN_STAGES for s in STUDENTS} | {"compare", "select", "report"}
+    summary = yaml.safe_load((pipeline_repo / "metrics" / "summary.json").read_text())
+    names = {row["name"] for row in summary["variants"]}
+    assert {f"{s}.{v}-int8" for s in STUDENTS for v in (VARIANT, "trim")} <= names
+    trim = yaml.safe_load((pipeline_repo / "metrics" / "students" / "spread.trim.json").read_text())["sparsity"]
+    # trimmed, nothing pruned (the tiny vocabulary is all single characters and specials: trimming keeps it whole)
+    assert trim["method"] == "none" and "structured" not in trim
+    assert trim["vocabulary"]["vocab_after"] <= trim["vocabulary"]["vocab_before"]
 
 
 def test_a_fresh_clone_gets_every_model_from_a_remote_and_has_nothing_to_run(pipeline_repo, tmp_path):

@@ -12,8 +12,8 @@ def _row(seed, a, b, name=None, rev="workspace", state=None):
     name = name if name is not None else (f"seed-{seed}" if rev != "workspace" else None)
     return {"Experiment": name, "rev": rev, "State": state if state is not None else ("Success" if name else None),
             "distill.seed": seed,
-            "by_variant.a-int8.accuracy": a, "by_variant.a-int8.macro_f1": a - 0.01,
-            "by_variant.a-int8.speedup_vs_teacher": 5.0,
+            "by_variant.a.heavy-int8.accuracy": a, "by_variant.a.heavy-int8.macro_f1": a - 0.01,
+            "by_variant.a.heavy-int8.speedup_vs_teacher": 5.0,
             "by_variant.b-int8.accuracy": b, "by_variant.b-int8.macro_f1": b - 0.01,
             "by_variant.b-int8.speedup_vs_teacher": 6.0}
 
@@ -23,24 +23,24 @@ ROWS = [_row(42, 0.79, 0.81), _row(42, 0.70, 0.70, rev="main"), _row(1, 0.82, 0.
         _row(3, 0.99, 0.99, rev="a1b2c3d", state="Running"),  # unfinished: its figures are still its baseline's
         _row(4, 0.50, 0.50, name="full-profile", rev="f00d"),  # another kind of experiment
         {"Experiment": "seed-5", "rev": "beef", "State": "Success", "distill.seed": 5,
-         "by_variant.a-int8.accuracy": "None"}]  # a run whose summary is missing
+         "by_variant.a.heavy-int8.accuracy": "None"}]  # a run whose summary is missing
 
 
 def test_mean_sd_and_n_per_variant_each_seed_once():
     stats = aggregate(runs_from_exp_show(ROWS)).set_index("variant")
-    assert stats.at["a-int8", "n"] == 3  # the workspace's seed 42 and the sweep's 1 and 2; nothing else
-    assert stats.at["a-int8", "accuracy_mean"] == pytest.approx(0.82)
-    assert stats.at["a-int8", "accuracy_std"] == pytest.approx(0.03)  # sample sd of 0.79, 0.82, 0.85
+    assert stats.at["a.heavy-int8", "n"] == 3  # the workspace's seed 42 and the sweep's 1 and 2; nothing else
+    assert stats.at["a.heavy-int8", "accuracy_mean"] == pytest.approx(0.82)
+    assert stats.at["a.heavy-int8", "accuracy_std"] == pytest.approx(0.03)  # sample sd of 0.79, 0.82, 0.85
     assert stats.at["b-int8", "speedup_vs_teacher_mean"] == pytest.approx(6.0)
 
 
 def test_pairs_closer_than_their_spread_are_named():
     stats = aggregate(runs_from_exp_show(ROWS))
     (a, b, gap, spread), = within_spread(stats)  # means 0.82 vs 0.80, 2 points apart; a's sd 3, b's 1
-    assert {a, b} == {"a-int8", "b-int8"}
+    assert {a, b} == {"a.heavy-int8", "b-int8"}
     assert gap == pytest.approx(0.02) and spread == pytest.approx(0.03)
     report = seeds_markdown(stats, [1, 2, 42])
-    assert "82.00 ± 3.00" in report and "`a-int8` vs `b-int8`" in report
+    assert "82.00 ± 3.00" in report and "`a.heavy-int8` vs `b-int8`" in report
 
 
 def test_nothing_to_aggregate_is_one_line():

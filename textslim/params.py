@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from textslim.compress_params import CompressParams, PruneParams  # noqa: F401 (their sections, re-exported)
 from textslim.data_params import DataParams, DriftParams  # noqa: F401 (their sections, re-exported)
 from textslim.errors import TextslimError
 from textslim.param_types import build_section, check_param
@@ -120,41 +121,6 @@ class AugmentParams:
                     "an integer > augment.neighbours", self.candidate_words)
 
 
-PRUNE_METHODS = ("structured", "unstructured", "none")
-VOCABULARIES = ("training", "full")
-
-
-@dataclass(frozen=True)
-class PruneParams:
-    method: str = "structured"  # structured: whole heads and FFN neurons; unstructured: L1 zeros; none
-    head_fraction: float = 0.5  # structured: attention heads removed, ranked globally across layers
-    ffn_fraction: float = 0.75  # structured: FFN intermediate neurons removed in every layer
-    amount: float = 0.3  # unstructured: global L1 sparsity of the encoder's Linear weights
-    importance_texts: int = 1024  # structured: training texts the head and neuron importance is measured on
-    recovery_epochs: int = 1  # structured: distillation from the teacher's logits after pruning; 0: none
-    recovery_learning_rate: float = 1e-4
-    # structured: weight of the MSE between each pruned layer's hidden states and the same layer's in the student as
-    # it was before pruning (CoFi's layer distillation), added to the recovery's KD loss; 0: the teacher's logits only
-    recovery_hidden_weight: float = 0.0
-    vocabulary: str = "training"  # training: keep the tokens the training texts use (+ single characters); full
-    extra_vocabulary: str | None = None  # a text file, one text per line, whose tokens are kept too
-
-    def validate(self) -> None:
-        check_param(self.method in PRUNE_METHODS, "prune.method", f"one of {', '.join(PRUNE_METHODS)}", self.method)
-        for name in ("head_fraction", "ffn_fraction", "amount"):
-            check_param(0 <= getattr(self, name) < 1, f"prune.{name}", "a fraction in [0, 1)", getattr(self, name))
-        check_param(self.importance_texts >= 1, "prune.importance_texts", "an integer >= 1", self.importance_texts)
-        check_param(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
-        check_param(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
-                    self.recovery_learning_rate)
-        check_param(self.recovery_hidden_weight >= 0, "prune.recovery_hidden_weight", "a number >= 0",
-                    self.recovery_hidden_weight)
-        check_param(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
-                    self.vocabulary)
-        check_param(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",
-                    "null or an existing text file (one text per line)", self.extra_vocabulary)
-
-
 @dataclass(frozen=True)
 class ExportParams:
     OPTIMIZATION_LEVELS: typing.ClassVar[tuple[str, ...]] = ("none", "O1", "O2", "O3")  # optimum's; O4 is fp16 (GPU)
@@ -249,6 +215,7 @@ class Params:
     distill: DistillParams = field(default_factory=DistillParams)
     augment: AugmentParams = field(default_factory=AugmentParams)
     prune: PruneParams = field(default_factory=PruneParams)
+    compress: CompressParams = field(default_factory=CompressParams)
     export_onnx: ExportParams = field(default_factory=ExportParams)
     quantize: QuantizeParams = field(default_factory=QuantizeParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
@@ -287,6 +254,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     hints = typing.get_type_hints(Params)
     sections = {name: build_section(hints[name], raw.get(name) or {}, name) for name in top if name != "seed"}
     params = Params(seed=seed, **sections, recipes=recipes)
-    for section in sections.values():
-        section.validate()
+    for name, section in sections.items():
+        if name == "compress":  # each variant is the prune section with some keys changed
+            section.validate(params.prune)
+        else:
+            section.validate()
     return params

@@ -328,3 +328,9 @@ def test_without_a_model_the_deployed_pick_answers_whatever_its_form(tiny_root: 
     deploy.write_text(json.dumps({"variant": "gone-int8"}))
     with pytest.raises(TextslimError, match="names variant 'gone-int8', which the summary does not have"):
         create_app(tiny_root / "metrics" / "summary.json", root=tiny_root, deploy=deploy)
+    # found beside another run's summary rather than named: a warning, and the best student answers
+    (tmp_path / "metrics").mkdir()
+    shutil.copy(deploy, tmp_path / "metrics" / "deploy.json")
+    with TestClient(create_app(tiny_root / "metrics" / "summary.json", root=tmp_path,
+                               models=tiny_root / "models")) as client:
+        assert client.get("/models").json()["default_model"] == "tiny-int8"

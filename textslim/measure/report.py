@@ -1,7 +1,10 @@
 """Assemble the comparison: one row per model variant, ratios against the teacher, a markdown table."""
 
+from pathlib import Path
+
 import pandas as pd
 
+from textslim.atomic import read_json
 from textslim.forms import ONNX_INT8, SKLEARN, TEACHER, Form, form_named
 from textslim.measure.bench import Timing
 from textslim.params import CompareParams, Params
@@ -38,10 +41,23 @@ def variant_rows(teacher: dict, baseline: dict, students: dict[str, dict], teach
             form = form_named(name)
             rows.append(_row(f"{student}-{form.short}", student, form, figures["params"], figures["size_bytes"],
                              figures, metrics["recipe"]["max_length"]))
-    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline["params"], baseline["size_bytes"],
-                     {**baseline["test"], **({"validation": baseline["validation"]} if "validation" in baseline else {})},
+    baseline_figures = {**baseline["test"],
+                        **({"validation": baseline["validation"]} if "validation" in baseline else {})}
+    rows.append(_row("tfidf-logreg", None, SKLEARN, baseline["params"], baseline["size_bytes"], baseline_figures,
                      None))
     return rows
+
+
+def evaluated_models(params: Params) -> list[str]:
+    """Every model an evaluate stage scored, in the table's order: each student distilled (S, evaluate_distilled@S),
+    then each of its compression chains (S.V, evaluate@S-V)."""
+    return [name for student in params.distill.students
+            for name in (student, *params.compress.chains((student,)))]
+
+
+def read_evaluated(params: Params, metrics_dir: str | Path) -> dict[str, dict]:
+    """metrics/students/<name>.json of every evaluated model, in evaluated_models' order."""
+    return {name: read_json(Path(metrics_dir) / "students" / f"{name}.json") for name in evaluated_models(params)}
 
 
 def with_timings(rows: list[dict], timings: dict[str, Timing]) -> list[dict]:
@@ -124,7 +140,15 @@ def describe_prune(cfg) -> str:
     if cfg.method == "structured":
         return (f"structured (heads −{cfg.head_fraction:.0%}, FFN −{cfg.ffn_fraction:.0%}{vocabulary}, "
                 f"{cfg.recovery_epochs} recovery epoch(s); unstructured {cfg.amount:g} where it does not apply)")
-    return f"{cfg.method}" + (f" (amount {cfg.amount:g}{vocabulary})" if cfg.method == "unstructured" else "")
+    if cfg.method == "unstructured":
+        return f"unstructured (amount {cfg.amount:g}{vocabulary})"
+    return vocabulary.removeprefix(", ") or "nothing removed"
+
+
+def describe_variants(params: Params) -> str:
+    """Each compression variant's prune settings in a few words."""
+    return "; ".join(f"`{variant}` {describe_prune(params.compress.prune_settings(params.prune, variant))}"
+                     for variant in params.compress.variants)
 
 
 def describe_students(params: Params) -> str:
@@ -134,7 +158,7 @@ def describe_students(params: Params) -> str:
 
 def compression_lines(students: dict[str, dict]) -> list[str]:
     """What the prune stage did to each student: vocabulary, heads, FFN, parameters, and what recovery reached."""
-    lines = ["Prune stage, per student:", ""]
+    lines = ["Prune stage, per student and compression variant:", ""]
     for name, metrics in students.items():
         report = metrics["sparsity"]
         parts = [report["method"]]
@@ -170,12 +194,14 @@ def baseline_line(baseline: dict) -> str:
 
 
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
-                  params: Params, notes: list[str] = (), extra: list[str] = (), lead: list[str] = ()) -> str:
-    """reports/summary.md: how it was measured, what leads (the frontier), the table, and what it says."""
+                  params: Params, notes: list[str] = (), extra: list[str] = (), lead: list[str] = (),
+                  headline: list[str] = ()) -> str:
+    """reports/summary.md: what was deployed (headline), how it was measured, what leads (the frontier), the table,
+    and what it says."""
     lines = [
-        "# textslim summary", "",
+        "# textslim summary", "", *headline,
         f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
-        f"prune: {describe_prune(params.prune)}; "
+        f"compression variants (each student through each): {describe_variants(params)}; "
         f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} dynamic quantization; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "

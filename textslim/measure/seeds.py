@@ -26,7 +26,8 @@ def runs_from_exp_show(rows: list[dict]) -> pd.DataFrame:
         sweep = str(row.get("Experiment") or "").startswith(SWEEP_PREFIX) and row.get("State") == "Success"
         if not (row.get("rev") == "workspace" or sweep) or seed is None or seed in seen:
             continue
-        variants = {key.split(".")[1] for key in row
+        # by_variant.<name>.<figure>: a chain's name has a dot (spread.heavy-int8), a figure's never
+        variants = {key.removeprefix("by_variant.").rsplit(".", 1)[0] for key in row
                     if key.startswith("by_variant.") and row[key] not in (None, "None")}
         if not variants:
             continue

@@ -96,8 +96,8 @@ def select(rows: list[dict], budget: SelectParams) -> Selection:
     meeting = [row for row in ranked if not failed[row["name"]]]
     if meeting:
         pick = meeting[0]
-        position = ranked.index(pick)
-        better = ranked[position - 1] if position else None
+        # what binds: the nearest variant strictly better by the objective (one tied with the pick is not better)
+        better = next((row for row in reversed(ranked) if row[key] < pick[key]), None)
         binding = None if better is None else {
             "limit": failed[better["name"]][0].limit, "next_better": better["name"],
             "misses": [m.describe() for m in failed[better["name"]]]}

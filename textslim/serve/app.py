@@ -146,7 +146,8 @@ def create_app(
     summary = load_summary(Path(summary_path))
     # A request that names no model gets the select stage's pick (deploy: its metrics/deploy.json, default
     # root/metrics/deploy.json), loaded whatever its form; without one, the summary's best INT8 student.
-    deployed = deployed_variant(Path(deploy) if deploy is not None else root / "metrics" / "deploy.json", summary)
+    deployed = deployed_variant(Path(deploy) if deploy is not None else root / "metrics" / "deploy.json", summary,
+                                explicit=deploy is not None)
     runtimes = load_models(summary, Path(models) if models is not None else root / "models", forms,
                            also=[deployed] if deployed else [])
     by_name = {v["name"]: v for v in summary["variants"]}

@@ -78,10 +78,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no thread count
 
 
-def deployed_variant(deploy_path: Path, summary: dict[str, Any]) -> str | None:
-    """The variant the select stage deployed (metrics/deploy.json), None when there is no such file; it must be a
-    variant of the summary (both come from one pipeline run)."""
+def deployed_variant(deploy_path: Path, summary: dict[str, Any], explicit: bool = True) -> str | None:
+    """The variant the select stage deployed (metrics/deploy.json), None when there is no such file. It must be a
+    variant of the summary (both come from one pipeline run): an error when the file was named (explicit), and a
+    warning and None when it was only found beside another run's summary."""
     if not deploy_path.is_file():
+        if explicit:
+            raise TextslimError(f"no select stage results at {deploy_path}")
         return None
     try:
         variant = json.loads(deploy_path.read_text(encoding="utf-8")).get("variant")
@@ -89,8 +92,11 @@ def deployed_variant(deploy_path: Path, summary: dict[str, Any]) -> str | None:
         raise TextslimError(f"cannot read {deploy_path}: {err}") from err
     names = [v.get("name") for v in summary["variants"] if isinstance(v, dict)]
     if variant not in names:
-        raise TextslimError(f"{deploy_path} names variant {variant!r}, which the summary does not have: re-run the "
-                            "select stage (dvc repro)")
+        message = f"{deploy_path} names variant {variant!r}, which the summary does not have"
+        if explicit:
+            raise TextslimError(f"{message}: re-run the select stage (dvc repro)")
+        log.warning("%s (another run's?): requests naming no model get the summary's best student", message)
+        return None
     return variant
 
 
@@ -126,7 +132,7 @@ def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = 
         if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
             raise TextslimError(f"summary: variant #{i} has no name")
         name, form = variant["name"], variant.get("form")
-        if not isinstance(form, str) or (form not in forms and name not in also):
+        if not isinstance(form, str) or form not in FORMS or (form not in forms and name not in also):
             continue
         try:
             folder = model_folder(models, FORMS[form], variant.get("student"))
