@@ -95,8 +95,11 @@ def _run(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
     path.write_text(script)
     (tmp_path / "tmp").mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
-    env.update(TEXTSLIM_NPROC="2", PYTHONPATH=str(REPO), TMPDIR=str(tmp_path / "tmp"), OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # CPU processes, whatever the machine: with a GPU visible, TEXTSLIM_NPROC=2 asks for two GPUs (one per process).
+    # This repo first on the path, whatever the path held (packages installed with --target, say).
+    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env.update(CUDA_VISIBLE_DEVICES="", TEXTSLIM_NPROC="2", PYTHONPATH=python_path, TMPDIR=str(tmp_path / "tmp"),
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     return subprocess.run([sys.executable, str(path), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
 
