@@ -12,7 +12,7 @@ from textslim.atomic import atomic_dir, read_json, write_json
 from textslim.cli import run_stage
 from textslim.errors import TextslimError
 from textslim.forms import form_named, model_folder
-from textslim.measure.selection import DEPLOYED, budget_text, select
+from textslim.measure.selection import DEPLOYED, deploy_record, select
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
@@ -27,33 +27,6 @@ def copy_model(source: Path, model_file: str, folder: Path) -> None:
             shutil.copyfile(path, folder / (DEPLOYED.file if path.name == model_file else path.name))
 
 
-def deploy_record(selection, budget, rows_by_name: dict) -> dict:
-    pick = selection.pick
-    teacher_int8 = rows_by_name.get("teacher-int8")
-
-    def interval(low: str, high: str) -> list[float] | None:
-        return [pick[low], pick[high]] if low in pick and high in pick else None
-
-    return {
-        "variant": pick["name"], "student": pick["student"], "form": pick["form"],
-        "objective": budget.objective, "budget": budget_text(budget), "met": selection.met,
-        "misses": [m.describe() for m in selection.misses],
-        "binding": selection.binding,
-        "drift_limit": ("not set" if budget.max_drift_drop_points is None else "applied" if selection.drift_applied
-                        else "not applied: no drift check for this data"),
-        "validation_accuracy": pick["validation_accuracy"],
-        "batch1_ms": pick["batch1_ms_median"], "speedup_vs_teacher": pick["speedup_vs_teacher"],
-        "size_mb": pick["size_mb"],
-        **({"drift_accuracy": pick["drift_accuracy"]} if "drift_accuracy" in pick else {}),
-        "test": {"accuracy": pick["accuracy"], "macro_f1": pick["macro_f1"],
-                 "delta_vs_teacher_ci95": interval("delta_accuracy_ci95_low", "delta_accuracy_ci95_high"),
-                 "delta_vs_teacher_int8_ci95": interval("delta_accuracy_vs_teacher_int8_ci95_low",
-                                                        "delta_accuracy_vs_teacher_int8_ci95_high"),
-                 **({"teacher_int8_accuracy": teacher_int8["accuracy"]} if teacher_int8 else {})},
-        "candidates": selection.candidates,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -66,7 +39,7 @@ def main() -> None:
     budget = load_params(args.params).select
     rows = read_json(args.summary)["variants"]
     selection = select(rows, budget)
-    record = deploy_record(selection, budget, {row["name"]: row for row in rows})
+    record = deploy_record(selection, budget, rows)
     pick = selection.pick
     if not selection.met:
         line = (f"nothing meets the budget ({record['budget']}); the closest is {pick['name']}, which misses: "

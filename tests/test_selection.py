@@ -17,7 +17,7 @@ from textslim.compress.quantize import quantize_dynamic
 from textslim.errors import TextslimError
 from textslim.forms import model_folder, write_model_files
 from textslim.inference import OnnxClassifier, load
-from textslim.measure.selection import DEPLOYED, deploy_lines, select
+from textslim.measure.selection import DEPLOYED, deploy_lines, deploy_record, select
 from textslim.select_params import SelectParams
 
 
@@ -43,6 +43,21 @@ def test_the_fastest_within_one_point_on_validation_and_what_stops_the_faster_on
     assert chosen.binding["next_better"] == "spread-fp32" and chosen.binding["limit"] == "max_drop_points"
     assert chosen.binding["misses"] == ["1.2 points below the teacher on validation (over max_drop_points 1)"]
     assert all(c["name"] != "tfidf-logreg" and c["name"] != "teacher" for c in chosen.candidates)  # not ONNX
+
+
+def test_the_deploy_record_names_the_pick_what_binds_and_its_test_intervals():
+    rows = [dict(row, delta_accuracy_ci95_low=-0.01, delta_accuracy_ci95_high=0.002) if row["name"] == "setfit-int8"
+            else row for row in ROWS]
+    record = deploy_record(select(rows, SelectParams()), SelectParams(), rows)
+    assert (record["variant"], record["student"], record["form"], record["met"]) == ("setfit-int8", "setfit",
+                                                                                     "onnx-int8", True)
+    assert record["binding"]["next_better"] == "spread-fp32" and record["drift_limit"] == "applied"
+    assert (record["batch1_ms"], record["size_mb"], record["drift_accuracy"]) == (3.9, 23.5, 0.76)
+    # the interval against the teacher is there; the one against teacher-int8 was not computed for these rows
+    assert record["test"]["delta_vs_teacher_ci95"] == [-0.01, 0.002]
+    assert record["test"]["delta_vs_teacher_int8_ci95"] is None and record["test"]["teacher_int8_accuracy"] == 0.848
+    assert record["misses"] == [] and {c["name"] for c in record["candidates"]} == {
+        "teacher-fp32", "teacher-int8", "setfit-int8", "spread-fp32", "spread-int8"}  # every ONNX form
 
 
 def test_a_tie_on_the_objective_goes_to_the_higher_validation_accuracy():

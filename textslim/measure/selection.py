@@ -119,6 +119,34 @@ def budget_text(budget: SelectParams) -> str:
     return ", ".join(p for p in parts if p) or "no limits"
 
 
+def deploy_record(selection: Selection, budget: SelectParams, rows: list[dict]) -> dict:
+    """metrics/deploy.json: the pick, what binds or what it misses, its figures and its paired test intervals."""
+    pick = selection.pick
+    teacher_int8 = next((row for row in rows if row["name"] == "teacher-int8"), None)
+
+    def interval(low: str, high: str) -> list[float] | None:
+        return [pick[low], pick[high]] if low in pick and high in pick else None
+
+    return {
+        "variant": pick["name"], "student": pick["student"], "form": pick["form"],
+        "objective": budget.objective, "budget": budget_text(budget), "met": selection.met,
+        "misses": [m.describe() for m in selection.misses],
+        "binding": selection.binding,
+        "drift_limit": ("not set" if budget.max_drift_drop_points is None else "applied" if selection.drift_applied
+                        else "not applied: no drift check for this data"),
+        "validation_accuracy": pick["validation_accuracy"],
+        "batch1_ms": pick["batch1_ms_median"], "speedup_vs_teacher": pick["speedup_vs_teacher"],
+        "size_mb": pick["size_mb"],
+        **({"drift_accuracy": pick["drift_accuracy"]} if "drift_accuracy" in pick else {}),
+        "test": {"accuracy": pick["accuracy"], "macro_f1": pick["macro_f1"],
+                 "delta_vs_teacher_ci95": interval("delta_accuracy_ci95_low", "delta_accuracy_ci95_high"),
+                 "delta_vs_teacher_int8_ci95": interval("delta_accuracy_vs_teacher_int8_ci95_low",
+                                                        "delta_accuracy_vs_teacher_int8_ci95_high"),
+                 **({"teacher_int8_accuracy": teacher_int8["accuracy"]} if teacher_int8 else {})},
+        "candidates": selection.candidates,
+    }
+
+
 def _points(interval: list[float] | None) -> str:
     return f"{100 * interval[0]:+.2f} to {100 * interval[1]:+.2f}" if interval else "n/a"
 
