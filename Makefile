@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -70,6 +70,13 @@ benchmark-tweets: setup
 benchmark-trec: setup
 	$(PY) scripts/benchmark.py --name trec --seeds $(BENCH_SEEDS) --report reports/benchmark-trec.md \
 		--metrics metrics/benchmark-trec.json -- $(BENCH_TREC)
+
+# The runtime table (issue 23): the teacher and three compression chains of the default run on ONNX Runtime, OpenVINO
+# and CTranslate2, fp32 and INT8, timed interleaved in one process; needs the default run's models (make repro).
+RUNTIME_CHAINS ?= teacher spread.full spread.heavy first.heavy
+
+runtimes: setup
+	$(PY) scripts/runtimes.py --chains $(RUNTIME_CHAINS) --out reports/runtimes.md --metrics metrics/runtimes.json
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

@@ -76,3 +76,61 @@ def test_ctranslate2_refuses_a_model_with_pruned_heads_and_mpnet(bert, tmp_path)
     with pytest.raises(TextslimError, match="BERT classifiers only.*'mpnet'"):
         convert_to_ctranslate2(mpnet, tmp_path / "ct2-mpnet")
     assert not (tmp_path / "ct2").exists() and not (tmp_path / "ct2-mpnet").exists()
+
+
+def test_the_runtime_table_times_every_runtime_and_names_what_a_runtime_refused(bert, tmp_path, monkeypatch):
+    """scripts/runtimes.py on a models root laid out as dvc.yaml writes it: the teacher, and a chain whose heads were
+    pruned (CTranslate2 refuses it, the other runtimes run it)."""
+    import json
+    import re
+    import sys
+
+    import pandas as pd
+
+    from tests.scripts import load_script
+    from textslim.compress.quantize import quantize_dynamic
+    from textslim.data import write_prepared
+    from textslim.forms import write_model_files, write_student_record
+
+    folder, _ = bert
+    models, data = tmp_path / "models", tmp_path / "data"
+    teacher = models / "teacher"
+    model = load_torch_model(folder)
+    model.save_pretrained(teacher)
+    write_model_files(folder, teacher)
+    write_student_record(teacher, {"max_length": 32})
+    model.prune_heads({0: [0]})
+    pruned = models / "pruned" / "s.heavy"
+    write_model_files(teacher, pruned)  # the tokenizer and record; then the pruned config over the teacher's
+    model.save_pretrained(pruned)
+    for source, owner in ((teacher, "teacher"), (pruned, "s.heavy")):
+        export_to_onnx(source, models / "onnx" / owner)
+        write_model_files(source, models / "onnx" / owner)  # the student record, as the export stage writes it
+        quantize_dynamic(models / "onnx" / owner, models / "quantized" / owner, "avx2", per_channel=True)
+        write_model_files(models / "onnx" / owner, models / "quantized" / owner)
+    data.mkdir()
+    frame = sentences(60, seed=8).assign(label=lambda f: f["label"].map(["neg", "pos"].index))
+    write_prepared({"train": frame[:30], "validation": frame[30:40], "test": frame[40:]}, ["neg", "pos"], data)
+
+    out, metrics = tmp_path / "runtimes.md", tmp_path / "runtimes.json"
+    monkeypatch.setattr(sys, "argv", ["runtimes.py", "--chains", "teacher", "s.heavy", "--models", str(models),
+                                      "--data", str(data), "--latency-texts", "4", "--calibration-texts", "8",
+                                      "--out", str(out), "--metrics", str(metrics)])
+    load_script("runtimes").main()
+    record = json.loads(metrics.read_text())
+    rows = pd.DataFrame(record["rows"])
+    measured = set(zip(rows["model"], rows["runtime"], rows["precision"]))
+    assert measured == {(m, r, p) for m in ("teacher", "s.heavy") for r in ("onnxruntime", "openvino", "ctranslate2")
+                        for p in ("fp32", "int8")} - {("s.heavy", "ctranslate2", "fp32"), ("s.heavy", "ctranslate2",
+                                                                                           "int8")}
+    assert [(r["model"], r["runtime"]) for r in record["refused"]] == [("s.heavy", "ctranslate2")] * 2
+    assert "heads were pruned" in record["refused"][0]["why"]
+    assert (rows["batch1_ms"] > 0).all() and (rows["batch1_vs_floor"] > 0).all() and (rows["size_mb"] > 0).all()
+    assert ((rows["accuracy"] >= 0) & (rows["accuracy"] <= 1)).all()
+    # every fp32 runtime computes the same function: the same predictions as ONNX Runtime fp32
+    assert (rows[rows["precision"] == "fp32"]["agrees_with_ort_fp32"] == 1.0).all()
+    # OpenVINO's static INT8 cannot depend on the batch
+    assert (rows[(rows["runtime"] == "openvino")]["flips_batch1_vs_64"] == 0).all()
+    report = out.read_text()
+    assert report.startswith("# Runtimes on ") and re.search(r"\| s\.heavy +\| openvino +\| int8 +\|", report)
+    assert "s.heavy on ctranslate2 fp32: CTranslate2 assumes every layer keeps all its attention heads" in report
