@@ -210,3 +210,23 @@ def test_every_row_carries_its_validation_accuracy_the_select_stage_picks_by():
         "teacher": 0.87, "teacher-int8": 0.86, "s-int8": 0.83, "tfidf-logreg": 0.77}
     older = variant_rows(teacher, {"params": 10, "size_bytes": 1e6, "test": _metrics(0.78, 0)}, {}, 64)
     assert not any("validation_accuracy" in row for row in older)  # an older run's metrics: no figure, no error
+
+
+def test_every_variant_of_every_student_is_evaluated_and_named_student_dot_variant(tmp_path):
+    """What the summary names when compress.variants lists two (the e2e adds a variant and checks the stages)."""
+    import yaml
+
+    from textslim.measure.report import evaluated_models
+    from textslim.params import load_params
+
+    base = yaml.safe_load(open("params.yaml"))
+    base["distill"]["students"] = ["spread", "lstm"]
+    base["compress"]["variants"] = ["heavy", "trim"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+    names = evaluated_models(load_params(tmp_path / "params.yaml"))
+    assert names == ["spread", "spread.heavy", "spread.trim", "lstm", "lstm.heavy", "lstm.trim"]
+    teacher = {"params": 4000, "size_bytes": 80e6, "test": _metrics(0.85, 0)}
+    chains = {name: {"recipe": {"max_length": 64}, "forms": {"onnx-int8": _metrics(0.8, 1e6)}}
+              for name in names if "." in name}
+    rows = variant_rows(teacher, {"params": 1, "size_bytes": 1, "test": _metrics(0.7, 0)}, chains, 64)
+    assert [(row["name"], row["student"]) for row in rows[1:-1]] == [(f"{name}-int8", name) for name in chains]
