@@ -175,8 +175,9 @@ def test_a_param_changed_and_changed_back_comes_from_the_run_cache(pipeline_repo
 
 
 def test_a_new_unlabelled_corpus_never_retrains_the_teacher(pipeline_repo, tiny_csv):
-    """data.unlabelled added: the teacher labels the new texts in their own stage, the students distil on them, and
-    the teacher itself is not trained again."""
+    """data.unlabelled added: the teacher labels the new texts in their own stage, a student distils on them (and its
+    prune stage's recovery), and the teacher itself is not trained again. The stages after prune do not train; this
+    scenario does not run them (the report's corpus lines are a unit test in test_corpora)."""
     labelled = set(pd.read_csv(tiny_csv)["text"])
     texts = [t for t in dict.fromkeys(sentences(60, seed=11)["text"]) if t not in labelled]
     (pipeline_repo / "more.txt").write_text("\n".join(texts) + "\n")
@@ -195,7 +196,8 @@ def test_a_new_unlabelled_corpus_never_retrains_the_teacher(pipeline_repo, tiny_
 def test_a_compression_variant_added_runs_only_its_own_stages(pipeline_repo):
     """compress.variants gains `trim`: each student's trim chain (prune, export, quantize, evaluate) is out of date,
     and the comparison and the report, nothing else; a trim chain run for real trims the vocabulary and prunes
-    nothing."""
+    nothing. compare, select and report are not run on two variants here: which chains they read and how the rows
+    are named is a unit test (test_report)."""
     params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
     params["compress"]["variants"] = [VARIANT, "trim"]
     (pipeline_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,6 +1,7 @@
 """The comparison table: ratios against the teacher, the best INT8 student, the baseline warning."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -219,7 +220,7 @@ def test_every_variant_of_every_student_is_evaluated_and_named_student_dot_varia
     from textslim.measure.report import evaluated_models
     from textslim.params import load_params
 
-    base = yaml.safe_load(open("params.yaml"))
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     base["distill"]["students"] = ["spread", "lstm"]
     base["compress"]["variants"] = ["heavy", "trim"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))

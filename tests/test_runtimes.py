@@ -88,9 +88,10 @@ def test_the_runtime_table_times_every_runtime_and_names_what_a_runtime_refused(
     import pandas as pd
 
     from tests.scripts import load_script
-    from textslim.compress.quantize import quantize_dynamic
+    from textslim.compress.quantize import quantize_folder
     from textslim.data import write_prepared
     from textslim.forms import write_model_files, write_student_record
+    from textslim.params import QuantizeParams
 
     folder, _ = bert
     models, data = tmp_path / "models", tmp_path / "data"
@@ -106,8 +107,7 @@ def test_the_runtime_table_times_every_runtime_and_names_what_a_runtime_refused(
     for source, owner in ((teacher, "teacher"), (pruned, "s.heavy")):
         export_to_onnx(source, models / "onnx" / owner)
         write_model_files(source, models / "onnx" / owner)  # the student record, as the export stage writes it
-        quantize_dynamic(models / "onnx" / owner, models / "quantized" / owner, "avx2", per_channel=True)
-        write_model_files(models / "onnx" / owner, models / "quantized" / owner)
+        quantize_folder(models / "onnx" / owner, models / "quantized" / owner, QuantizeParams())  # + quantize.json
     data.mkdir()
     frame = sentences(60, seed=8).assign(label=lambda f: f["label"].map(["neg", "pos"].index))
     write_prepared({"train": frame[:30], "validation": frame[30:40], "test": frame[40:]}, ["neg", "pos"], data)
@@ -125,8 +125,15 @@ def test_the_runtime_table_times_every_runtime_and_names_what_a_runtime_refused(
                                                                                            "int8")}
     assert [(r["model"], r["runtime"]) for r in record["refused"]] == [("s.heavy", "ctranslate2")] * 2
     assert "heads were pruned" in record["refused"][0]["why"]
-    assert (rows["batch1_ms"] > 0).all() and (rows["batch1_vs_floor"] > 0).all() and (rows["size_mb"] > 0).all()
-    assert ((rows["accuracy"] >= 0) & (rows["accuracy"] <= 1)).all()
+    assert (rows["batch1_ms"] > 0).all() and (rows["size_mb"] > 0).all() and (rows["floor_ms"] > 0).all()
+    # both ratios are against the same per-text floor, the int8 one for the INT8 forms
+    assert np.allclose(rows["batch1_vs_floor"], rows["batch1_ms"] / rows["floor_ms"])
+    assert np.allclose(rows["batch32_vs_floor"], rows["batch32_ms_per_text"] / rows["floor_ms"])
+    floor = rows.set_index(["model", "runtime", "precision"])["floor_ms"]
+    assert floor["teacher", "openvino", "int8"] == floor["teacher", "onnxruntime", "int8"] < floor["teacher",
+                                                                                                    "openvino", "fp32"]
+    assert ((rows["accuracy"] >= 0) & (rows["accuracy"] <= 1) & (rows["accuracy_batch1"] <= 1)).all()
+    assert record["peaks"]["int8_operands"] and record["versions"]["openvino"]
     # every fp32 runtime computes the same function: the same predictions as ONNX Runtime fp32
     assert (rows[rows["precision"] == "fp32"]["agrees_with_ort_fp32"] == 1.0).all()
     # OpenVINO's static INT8 cannot depend on the batch
