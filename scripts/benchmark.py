@@ -122,9 +122,10 @@ def main() -> None:
         if i == 0:
             data = json.loads((clone / "metrics/data.json").read_text())
             first_md = (clone / "reports/summary.md").read_text()
+            per_class = per_class_scores(summaries[seed], lambda path: (clone / path).read_text())
         print(f"{args.name}: seed {seed} done in {minutes[seed]:.1f} min", flush=True)
 
-    write_outputs(args, overrides, minutes, summaries, data, first_md)
+    write_outputs(args, overrides, minutes, summaries, data, first_md, per_class)
     shutil.rmtree(clone)
     print(f"{args.name}: {sum(minutes.values()):.1f} min; wrote {args.report} and {args.metrics}")
 
@@ -146,12 +147,30 @@ def collect(args, overrides: list[str]) -> None:
     summaries = {seed: json.loads(show(seed, "metrics/summary.json")) for seed in args.seeds}
     first = args.seeds[0]
     write_outputs(args, overrides, dict(zip(args.seeds, args.minutes)), summaries,
-                  json.loads(show(first, "metrics/data.json")), show(first, "reports/summary.md"))
+                  json.loads(show(first, "metrics/data.json")), show(first, "reports/summary.md"),
+                  per_class_scores(summaries[first], lambda path: show(first, path)))
     print(f"{args.name}: collected seeds {args.seeds} from {args.collect}; wrote {args.report} and {args.metrics}")
 
 
+def per_class_scores(summary: dict, read) -> dict[str, dict]:
+    """Each variant's per-class precision, recall, F1 and support on the test split, from the metrics the run's
+    evaluate stages wrote (read: a path in the run -> its text). A many-class set is judged class by class."""
+    def metrics(path: str) -> dict:
+        return json.loads(read(path))
+
+    scores = {"teacher": metrics("metrics/teacher.json")["test"]["per_class"],
+              "tfidf-logreg": metrics("metrics/baseline.json")["test"]["per_class"]}
+    deployed = metrics("metrics/teacher-deployed.json")["forms"]
+    for row in summary["variants"]:
+        if row["name"] in scores:
+            continue
+        forms = deployed if row["student"] is None else metrics(f"metrics/students/{row['student']}.json")["forms"]
+        scores[row["name"]] = forms[row["form"]]["per_class"]
+    return scores
+
+
 def write_outputs(args, overrides: list[str], minutes: dict[int, float], summaries: dict[int, dict], data: dict,
-                  first_md: str) -> None:
+                  first_md: str, per_class: dict[str, dict]) -> None:
     cpu = cpu_model()
     with atomic_file(args.report) as tmp:
         tmp.write_text(benchmark_markdown(args.name, overrides, minutes, data, summaries, first_md, cpu))
@@ -161,7 +180,7 @@ def write_outputs(args, overrides: list[str], minutes: dict[int, float], summari
         "minutes": {str(seed): round(m, 1) for seed, m in minutes.items()},
         "data": data, "spread": stats.astype(object).where(stats.notna(), None).to_dict(orient="records"),
         "by_seed": {str(seed): summary["by_variant"] for seed, summary in summaries.items()},
-        "first_seed_summary": summaries[args.seeds[0]]})
+        "first_seed_summary": summaries[args.seeds[0]], "first_seed_per_class": per_class})
 
 
 if __name__ == "__main__":

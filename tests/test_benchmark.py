@@ -64,8 +64,22 @@ def test_a_stopped_run_is_collected_from_its_clones_finished_experiments(tmp_pat
     subprocess.run(["git", "init", "-q", str(clone)], check=True)
     (clone / "metrics").mkdir()
     (clone / "reports").mkdir()
+    (clone / "metrics" / "students").mkdir()
+    rows = [{"name": "teacher", "student": None, "form": "pytorch-fp32"},
+            {"name": "teacher-int8", "student": None, "form": "onnx-int8"},
+            {"name": "a-int8", "student": "a", "form": "onnx-int8"},
+            {"name": "tfidf-logreg", "student": None, "form": "sklearn"}]
+
+    def per_class(f1: float) -> dict:
+        return {"HUM:ind": {"precision": f1, "recall": f1, "f1": f1, "support": 800}}
+
+    for path, figures in (("teacher.json", {"test": {"per_class": per_class(0.9)}}),
+                          ("baseline.json", {"test": {"per_class": per_class(0.7)}}),
+                          ("teacher-deployed.json", {"forms": {"onnx-int8": {"per_class": per_class(0.89)}}}),
+                          ("students/a.json", {"forms": {"onnx-int8": {"per_class": per_class(0.8)}}})):
+        (clone / "metrics" / path).write_text(json.dumps(figures))
     for seed in (42, 1):  # each seed's run committed under its experiment's ref, as `dvc exp run -n` leaves it
-        (clone / "metrics" / "summary.json").write_text(json.dumps(SUMMARIES[seed]))
+        (clone / "metrics" / "summary.json").write_text(json.dumps({**SUMMARIES[seed], "variants": rows}))
         (clone / "metrics" / "data.json").write_text(json.dumps(DATA))
         (clone / "reports" / "summary.md").write_text(FIRST.replace("CPU: x", f"CPU: seed {seed}"))
         subprocess.run(["git", "add", "-A"], cwd=clone, check=True)
@@ -82,6 +96,9 @@ def test_a_stopped_run_is_collected_from_its_clones_finished_experiments(tmp_pat
     assert "CPU: seed 42" in report and "CPU: seed 1" not in report  # the first seed's summary in full
     metrics = json.loads((out / "m.json").read_text())
     assert metrics["by_seed"]["1"] == SUMMARIES[1]["by_variant"] and metrics["minutes"] == {"42": 30.0, "1": 12.5}
+    # every variant's per-class scores, each read from the file its evaluate stage wrote
+    assert {name: scores["HUM:ind"]["f1"] for name, scores in metrics["first_seed_per_class"].items()} == {
+        "teacher": 0.9, "tfidf-logreg": 0.7, "teacher-int8": 0.89, "a-int8": 0.8}
     monkeypatch.setattr("sys.argv", ["benchmark.py", "--name", "trec", "--seeds", "42", "2", "--report", "r.md",
                                      "--metrics", "m.json", "--collect", str(clone), "--minutes", "1", "2"])
     with pytest.raises(SystemExit, match="no finished experiment trec-seed-2"):
