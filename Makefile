@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes call-overhead seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -77,6 +77,14 @@ RUNTIME_CHAINS ?= teacher spread.full spread.heavy first.heavy
 
 runtimes: setup
 	$(PY) scripts/runtimes.py --chains $(RUNTIME_CHAINS) --out reports/runtimes.md --metrics metrics/runtimes.json
+
+# The per-call overhead that is ours (issue 23 part 4): the INT8 models opened with the HF tokenizer call, the raw
+# Rust tokenizer, IO binding, sleeping pool threads, at 1 and 2 threads, timed interleaved; needs the models (make repro).
+OVERHEAD_CHAINS ?= teacher spread.heavy first.heavy
+
+call-overhead: setup
+	$(PY) scripts/call_overhead.py --chains $(OVERHEAD_CHAINS) --out reports/call-overhead.md \
+		--metrics metrics/call-overhead.json
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

@@ -63,12 +63,12 @@ def _with_roofline(rows: list[dict], models: Path, classifiers: dict, texts: lis
         if source is None:
             out.append(row)
             continue
-        tokenizer = next(iter(classifiers[row["name"]].values())).tokenizer
-        tokens = median_tokens(tokenizer, texts, row["max_length"])
+        classifier = next(iter(classifiers[row["name"]].values()))
+        tokens = median_tokens(classifier.tokenizer, texts, row["max_length"])
         if (source, tokens) not in works:
             works[source, tokens] = work_per_text(source, tokens)
         out.append({**row, **roofline_figures(row, works[source, tokens], peaks, batch),
-                    "tokenizer_ms": round(tokenizer_ms(tokenizer, latency_texts, row["max_length"]), 4)})
+                    "tokenizer_ms": round(tokenizer_ms(classifier, latency_texts), 4)})
     return out
 
 

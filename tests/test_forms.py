@@ -139,3 +139,42 @@ def test_model_files_go_from_the_source_into_the_new_folder_and_side_reports_sta
     assert not (folder / SIDE_REPORTS["parity"]).exists()
     assert load(ONNX_FP32, source, 16).tokenizer(TEXTS)["input_ids"] == AutoTokenizer.from_pretrained(folder)(
         TEXTS)["input_ids"]
+
+
+def _hf_and_raw(tokenizer, texts: list[str], max_length: int):
+    from textslim.inference import raw_encoder
+
+    hf = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    encodings = raw_encoder(tokenizer, max_length).encode_batch(texts)
+    return hf, encodings
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("which", ["tiny", "minilm-l6"])
+def test_the_raw_encoder_gives_the_hf_calls_ids_masks_and_overflow(folders, which, padding_side):
+    from textslim.assets import resolve_model
+
+    folder = folders[ONNX_FP32] if which == "tiny" else resolve_model("builtin:minilm-l6")
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side=padding_side)
+    texts = TEXTS + ["", "  ", "Ünïcödé — «quoted» 😀 text", "a [SEP] inside [CLS] and [MASK]", "x" * 300,
+                     " ".join(TEXTS)]
+    for batch in [texts[:1], texts[-1:], texts[-3:-2], texts]:
+        hf, encodings = _hf_and_raw(tokenizer, batch, 12)
+        assert [e.ids for e in encodings] == hf["input_ids"].tolist()
+        assert [e.attention_mask for e in encodings] == hf["attention_mask"].tolist()
+        assert [e.type_ids for e in encodings] == hf["token_type_ids"].tolist()
+        assert [bool(e.overflowing) for e in encodings] == [bool(e.overflowing) for e in hf.encodings]
+    assert any(e.overflowing for e in encodings) and any(not e.overflowing for e in encodings)
+
+
+def test_onnx_scores_are_the_same_from_the_raw_encoder_and_the_hf_call(folders):
+    raw = load(ONNX_INT8, folders[ONNX_INT8], 12)
+    hf = load(ONNX_INT8, folders[ONNX_INT8], 12)
+    hf.raw_encoding = False
+    texts = TEXTS + [" ".join(TEXTS)]
+    np.testing.assert_array_equal(raw.logits(texts), hf.logits(texts))
+    ours, theirs = raw.classify(texts), hf.classify(texts)
+    assert (ours.n_tokens, ours.truncated) == (theirs.n_tokens, theirs.truncated)
+    assert raw._raw[1] is not None and not hasattr(hf, "_raw")  # each took the path named
+    raw.max_length = 8  # the server caps it after loading: the encoder follows
+    assert max(raw.classify(texts).n_tokens) == 8

@@ -88,30 +88,9 @@ def test_the_runtime_table_times_every_runtime_and_names_what_a_runtime_refused(
     import pandas as pd
 
     from tests.scripts import load_script
-    from textslim.compress.quantize import quantize_folder
-    from textslim.data import write_prepared
-    from textslim.forms import write_model_files, write_student_record
-    from textslim.params import QuantizeParams
+    from tests.tiny import models_root
 
-    folder, _ = bert
-    models, data = tmp_path / "models", tmp_path / "data"
-    teacher = models / "teacher"
-    model = load_torch_model(folder)
-    model.save_pretrained(teacher)
-    write_model_files(folder, teacher)
-    write_student_record(teacher, {"max_length": 32})
-    model.prune_heads({0: [0]})
-    pruned = models / "pruned" / "s.heavy"
-    write_model_files(teacher, pruned)  # the tokenizer and record; then the pruned config over the teacher's
-    model.save_pretrained(pruned)
-    for source, owner in ((teacher, "teacher"), (pruned, "s.heavy")):
-        export_to_onnx(source, models / "onnx" / owner)
-        write_model_files(source, models / "onnx" / owner)  # the student record, as the export stage writes it
-        quantize_folder(models / "onnx" / owner, models / "quantized" / owner, QuantizeParams())  # + quantize.json
-    data.mkdir()
-    frame = sentences(60, seed=8).assign(label=lambda f: f["label"].map(["neg", "pos"].index))
-    write_prepared({"train": frame[:30], "validation": frame[30:40], "test": frame[40:]}, ["neg", "pos"], data)
-
+    models, data = models_root(bert[0], tmp_path)
     out, metrics = tmp_path / "runtimes.md", tmp_path / "runtimes.json"
     monkeypatch.setattr(sys, "argv", ["runtimes.py", "--chains", "teacher", "s.heavy", "--models", str(models),
                                       "--data", str(data), "--latency-texts", "4", "--calibration-texts", "8",

@@ -53,3 +53,34 @@ def sentences(n: int, seed: int = 0) -> pd.DataFrame:
         rng.shuffle(words)
         rows.append({"text": " ".join(words) + f" {i}", "label": LABELS[label]})
     return pd.DataFrame(rows)
+
+
+def models_root(source: Path, root: Path) -> tuple[Path, Path]:
+    """A models root laid out as dvc.yaml writes it, from a tiny BERT classifier at `source`: the teacher, and a chain
+    `s.heavy` whose heads were pruned, each with its ONNX and INT8 forms (quantize.json included); and prepared
+    splits. Returns (models, data)."""
+    from textslim.compress.onnx_export import export_to_onnx
+    from textslim.compress.quantize import quantize_folder
+    from textslim.data import write_prepared
+    from textslim.forms import write_model_files, write_student_record
+    from textslim.inference import load_torch_model
+    from textslim.params import QuantizeParams
+
+    models, data = root / "models", root / "data"
+    teacher = models / "teacher"
+    model = load_torch_model(source)
+    model.save_pretrained(teacher)
+    write_model_files(source, teacher)
+    write_student_record(teacher, {"max_length": 32})
+    model.prune_heads({0: [0]})
+    pruned = models / "pruned" / "s.heavy"
+    write_model_files(teacher, pruned)  # the tokenizer and record; then the pruned config over the teacher's
+    model.save_pretrained(pruned)
+    for folder, owner in ((teacher, "teacher"), (pruned, "s.heavy")):
+        export_to_onnx(folder, models / "onnx" / owner)
+        write_model_files(folder, models / "onnx" / owner)  # the student record, as the export stage writes it
+        quantize_folder(models / "onnx" / owner, models / "quantized" / owner, QuantizeParams())  # + quantize.json
+    data.mkdir()
+    frame = sentences(60, seed=8).assign(label=lambda f: f["label"].map(LABELS.index))
+    write_prepared({"train": frame[:30], "validation": frame[30:40], "test": frame[40:]}, LABELS, data)
+    return models, data

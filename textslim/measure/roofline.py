@@ -165,12 +165,10 @@ def floor_ms(work: Work, peaks: Peaks, int8: bool, batch: int = 1) -> float:
     return 1e3 * batch * (work.weight_flops / (weight_rate * 1e9) + work.other_flops / (peaks.fp32 * 1e9))
 
 
-def tokenizer_ms(tokenizer, texts: list[str], max_length: int) -> float:
-    """The median time to tokenize one text as the classifiers do (numpy tensors, padded, truncated)."""
+def tokenizer_ms(classifier, texts: list[str]) -> float:
+    """The median time the classifier takes to turn one text into its model inputs (its own encode)."""
     call = itertools.cycle(texts)
-    return 1e3 * _median_seconds(lambda: tokenizer([next(call)], padding=True, truncation=True,
-                                                   max_length=max_length, return_tensors="np"),
-                                 repeats=len(texts))
+    return 1e3 * _median_seconds(lambda: classifier.encode([next(call)]), repeats=len(texts))
 
 
 def op_times(model_path: str | Path, threads: int, feeds: list[dict], runs: int) -> dict[str, float]:
@@ -268,10 +266,7 @@ def where_the_time_goes(classifier, texts: list[str], threads: int, batch: int, 
     ordered = sorted(texts, key=len)
     groups = [ordered[i:i + batch] for i in range(0, len(ordered) - batch + 1, batch)] or [ordered]
 
-    def tokenize(group):
-        return classifier.tokenizer(group, padding=True, truncation=True, max_length=classifier.max_length,
-                                    return_tensors="np")
-
+    tokenize = classifier.encode
     feeds = [{name: tokenize(group)[name].astype(np.int64) for name in classifier.input_names} for group in groups]
     calls = max(runs // batch, 20)
     next_group, next_feed = itertools.cycle(groups), itertools.cycle(feeds)
