@@ -11,13 +11,16 @@ For every scheme: accuracy at batch 64 and at batch 1, and the test predictions 
 
 With --presets, it instead quantizes every --onnx model with each preset (dynamic, per-channel) and times them all
 interleaved in one process: the table `quantize.preset: auto` is chosen from, per int8 path (textslim/cpu.py).
-A preset followed by `+reduce_range` quantizes weights to 7 bits.
+A preset followed by `+reduce_range` quantizes weights to 7 bits. --modes dynamic static adds each preset's static
+INT8 (ranges from 256 training texts): with the predictions that change between batch 1 and batch 64, the table the
+default `quantize.mode` is chosen from.
 
     python scripts/int8_schemes.py --presets avx512_vnni avx2 avx512+reduce_range \
         --onnx models/onnx/teacher models/onnx/{first,spread,lora,setfit,lstm}.heavy --out reports/int8-portability.md
 """
 
 import argparse
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--onnx", required=True, type=Path, nargs="+",
                         help="export_onnx output directories (model.onnx); one unless --presets")
     parser.add_argument("--presets", nargs="+", help="compare these presets (PRESET or PRESET+reduce_range) instead")
+    parser.add_argument("--modes", nargs="+", default=["dynamic"], choices=QuantizeParams.MODES,
+                        help="with --presets: the quantization modes of each preset")
     parser.add_argument("--data", default="data/prepared")
     parser.add_argument("--preset", default="auto")
     parser.add_argument("--latency-texts", type=int, default=200)
@@ -69,7 +74,7 @@ def main() -> None:
         variants = {"fp32": variant(ONNX_FP32, args.onnx, max_length)}
         for name, per_channel in SCHEMES.items():
             out = Path(tmp) / name
-            quantize_folder(args.onnx, out, QuantizeParams(preset=preset, per_channel=per_channel))
+            quantize_folder(args.onnx, out, QuantizeParams(preset=preset, per_channel=per_channel, mode="dynamic"))
             variants[name] = variant(ONNX_INT8, out, max_length)
         static = QuantizeParams(preset=preset, per_channel=True, mode="static", calibration_texts=CALIBRATION_TEXTS)
         quantize_folder(args.onnx, Path(tmp) / "static", static, splits["train"]["text"].tolist(), seed=0)
@@ -109,19 +114,21 @@ def compare_presets(args: argparse.Namespace) -> None:
     test, cpu = splits["test"], describe_cpu()
     texts, truth = test["text"].tolist(), test["label"].to_numpy()
     specs = [_preset_spec(spec) for spec in args.presets]
+    modes = args.modes
+    train = splits["train"]["text"].tolist()
     rows, classifiers, threads = [], {}, torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         variants = {}
         for onnx_dir in args.onnx:
             max_length = read_student_record(onnx_dir)["max_length"]
             variants[onnx_dir.name, "fp32", "float32"] = variant(ONNX_FP32, onnx_dir, max_length)
-            for preset, reduce_range in specs:
-                out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}"
-                quantize_folder(onnx_dir, out, QuantizeParams(preset=preset, per_channel=True),
-                                reduce_range=reduce_range)
+            for (preset, reduce_range), mode in itertools.product(specs, modes):
+                out = Path(tmp) / onnx_dir.name / f"{preset}-{reduce_range}-{mode}"
+                cfg = QuantizeParams(preset=preset, per_channel=True, mode=mode, calibration_texts=CALIBRATION_TEXTS)
+                quantize_folder(onnx_dir, out, cfg, train, seed=0, reduce_range=reduce_range)
                 types = operands_label(operand_types(quantization_config(preset, reduce_range=reduce_range)))
-                variants[onnx_dir.name, preset + ("+reduce_range" if reduce_range else ""), types] = variant(ONNX_INT8,
-                    out, max_length)
+                name = preset + ("+reduce_range" if reduce_range else "") + (" static" if mode == "static" else "")
+                variants[onnx_dir.name, name, types] = variant(ONNX_INT8, out, max_length)
         classifiers = {key: {threads: v.classifier} for key, v in variants.items()}
         timings = benchmark(classifiers, texts[:args.latency_texts], warmup=20, throughput_texts=texts[:512],
                             batch_sizes=[1, 32], rounds=3, threads=threads)
@@ -131,19 +138,23 @@ def compare_presets(args: argparse.Namespace) -> None:
             reference = fp32.setdefault(model, predictions)
             low, high = accuracy_difference_interval(truth, reference, predictions)
             timing = timings[model, preset, types]
+            alone = at_batch_one(chosen.classifier, test, labels, predictions)
             rows.append({"model": model, "preset": preset, "activations x weights": types,
                          "accuracy": f"{100 * (predictions == truth).mean():.2f}",
                          "agrees with fp32": f"{100 * (predictions == reference).mean():.2f}%",
                          "Δ vs fp32, 95% interval": f"{100 * low:+.2f} to {100 * high:+.2f}",
                          "batch-1 ms (p50)": f"{timing.batch1_ms_median:.2f}",
+                         "changed at batch 1": str(alone["flips_vs_batched"]),
                          "batch-32 ms per text": f"{1e3 / timing.texts_per_s_by_batch[32]:.3f}"})
     table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         f"# INT8 presets on {cpu['model']} (int8 path `{cpu['int8_path']}`)\n\n"
         f"{cpu['int8_path_means']}. Command: `python scripts/int8_schemes.py --presets {' '.join(args.presets)} "
-        f"--onnx {' '.join(str(d) for d in args.onnx)}`. Dynamic INT8, per-channel weight scales; test split "
-        f"({len(test)} texts), predictions at batch 64. Agreement and the paired bootstrap interval are against "
+        f"--modes {' '.join(modes)} --onnx {' '.join(str(d) for d in args.onnx)}`. INT8 with per-channel weight "
+        f"scales, dynamic (static where named: minmax ranges from {CALIBRATION_TEXTS} training texts); test split "
+        f"({len(test)} texts), predictions at batch 64 (changed at batch 1: those that differ when each text is "
+        f"scored alone). Agreement and the paired bootstrap interval are against "
         f"the same model's fp32 ONNX graph. Latency: batch 1 over {args.latency_texts} test texts (median) and "
         f"batch 32 over 512 (median of 3 rounds), every variant interleaved in one process, {threads} threads.\n\n"
         f"{table}\n")

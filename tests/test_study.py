@@ -102,12 +102,19 @@ def test_int8_presets_table_has_every_model_and_preset_with_the_true_types(tmp_p
     (tmp_path / "prepared").mkdir()
     write_prepared({"train": frame, "validation": frame, "test": frame}, LABELS, tmp_path / "prepared")
     args = argparse.Namespace(data=tmp_path / "prepared", onnx=[tmp_path / "tiny"], latency_texts=4,
-                              presets=["avx512_vnni", "avx2", "avx512+reduce_range"], out=tmp_path / "report.md")
+                              presets=["avx512_vnni", "avx2", "avx512+reduce_range"], modes=["dynamic", "static"],
+                              out=tmp_path / "report.md")
     load_script("int8_schemes").compare_presets(args)
     report = args.out.read_text()
     assert report.startswith(f"# INT8 presets on {describe_cpu()['model']}")
-    rows = [line for line in report.splitlines() if line.startswith("| tiny")]
-    assert [row.split("|")[2].strip() for row in rows] == ["fp32", "avx512_vnni", "avx2", "avx512+reduce_range"]
-    assert [row.split("|")[3].strip() for row in rows] == ["float32", "uint8 x int8", "uint8 x uint8",
-                                                           "uint8 x int8 (7-bit weights)"]
-    assert "| 100.00% " in rows[0]  # fp32 agrees with itself
+    table = [[cell.strip() for cell in line.split("|")] for line in report.splitlines() if line.startswith("| ")]
+    header, rows = table[0], [row for row in table if row[1] == "tiny"]
+    assert [row[2] for row in rows] == ["fp32"] + [f"{preset}{scheme}" for preset in ["avx512_vnni", "avx2",
+                                                                                   "avx512+reduce_range"]
+                                                   for scheme in ["", " static"]]
+    assert [row[3] for row in rows] == ["float32"] + [t for t in ["uint8 x int8", "uint8 x uint8",
+                                                                  "uint8 x int8 (7-bit weights)"] for _ in range(2)]
+    assert rows[0][5] == "100.00%"  # fp32 agrees with itself
+    # static scales cannot move with the batch; fp32 pads under a mask
+    changed = {row[2]: int(row[header.index("changed at batch 1")]) for row in rows}
+    assert changed["fp32"] == 0 and all(changed[name] == 0 for name in changed if name.endswith("static"))
