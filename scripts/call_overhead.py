@@ -28,7 +28,7 @@ from textslim.atomic import atomic_file, write_json
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.forms import ONNX_INT8, PRUNED, TEACHER, model_folder, read_student_record
-from textslim.inference import OnnxClassifier
+from textslim.inference import OnnxClassifier, graph_inputs
 from textslim.measure.bench import benchmark
 from textslim.measure.roofline import floor_ms, matmul_peaks, median_tokens, tokenizer_ms, work_per_text
 
@@ -43,9 +43,8 @@ class IoBoundClassifier(OnnxClassifier):
 
     def _forward(self, batch) -> np.ndarray:
         binding = self.session.io_binding()
-        for name in self.input_names:
-            source = batch[name] if name in batch else np.zeros_like(batch["input_ids"])
-            binding.bind_cpu_input(name, np.ascontiguousarray(source, dtype=np.int64))
+        for name, array in graph_inputs(batch, self.input_names).items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
         binding.bind_output("logits")
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]

@@ -216,6 +216,13 @@ def warn_if_quantized_elsewhere(model_dir: Path) -> None:
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def graph_inputs(batch, input_names: list[str]) -> dict[str, np.ndarray]:
+    """A graph's int64 inputs from a tokenizer batch. A graph input the tokenizer does not give can only be
+    token_type_ids (DistilBERT-like tokenizers omit it): one segment, zeros."""
+    return {name: np.asarray(batch[name] if name in batch else np.zeros_like(batch["input_ids"]), dtype=np.int64)
+            for name in input_names}
+
+
 class OnnxClassifier(_Tokenized):
     """An exported transformers classifier (model.onnx or model_quantized.onnx beside its tokenizer)."""
 
@@ -233,11 +240,7 @@ class OnnxClassifier(_Tokenized):
         self.max_length = self._limit(max_length)
 
     def _forward(self, batch) -> np.ndarray:
-        # A graph input the tokenizer does not give can only be token_type_ids (DistilBERT-like tokenizers omit
-        # it): one segment, zeros.
-        feeds = {name: np.asarray(batch[name] if name in batch else np.zeros_like(batch["input_ids"]), dtype=np.int64)
-                 for name in self.input_names}
-        return self.session.run(["logits"], feeds)[0]
+        return self.session.run(["logits"], graph_inputs(batch, self.input_names))[0]
 
 
 class SklearnClassifier:

@@ -20,17 +20,11 @@ from transformers import AutoConfig, AutoTokenizer
 
 from textslim.errors import TextslimError
 from textslim.forms import write_model_files
-from textslim.inference import ONNX_INPUTS, _Tokenized
+from textslim.inference import ONNX_INPUTS, _Tokenized, graph_inputs
 
 OPENVINO_FILE = "model.xml"
 CTRANSLATE2_DIR = "ctranslate2"  # its own config.json would clash with the transformers one beside the tokenizer
 HEAD_FILE = "classifier_head.npz"
-
-
-def _feeds(batch, input_names: list[str]) -> dict[str, np.ndarray]:
-    """The graph's inputs from a tokenizer batch; token_type_ids as zeros where the tokenizer gives none."""
-    return {name: (batch[name] if name in batch else np.zeros_like(batch["input_ids"])).astype(np.int64)
-            for name in input_names}
 
 
 def convert_to_openvino(onnx_dir: str | Path, out_dir: str | Path, model_file: str = "model.onnx") -> Path:
@@ -56,7 +50,7 @@ def quantize_openvino(ir_dir: str | Path, out_dir: str | Path, calibration_texts
     model = ov.Core().read_model(ir_dir / OPENVINO_FILE)
     names = [port.get_any_name() for port in model.inputs]
     tokenizer = AutoTokenizer.from_pretrained(ir_dir)
-    samples = [_feeds(tokenizer([text], truncation=True, max_length=max_length, return_tensors="np"), names)
+    samples = [graph_inputs(tokenizer([text], truncation=True, max_length=max_length, return_tensors="np"), names)
                for text in calibration_texts]
     quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(samples))
@@ -88,7 +82,7 @@ class OpenVinoClassifier(_Tokenized):
         self.max_length = self._limit(max_length)
 
     def _forward(self, batch) -> np.ndarray:
-        return self.request.infer(_feeds(batch, self.input_names))[self.logits_port].copy()
+        return self.request.infer(graph_inputs(batch, self.input_names))[self.logits_port].copy()
 
 
 def _bert_head(model) -> tuple[np.ndarray, np.ndarray]:

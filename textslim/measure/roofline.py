@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from textslim.compress.quantize import operand_types, operands_label, quantization_config
 from textslim.forms import ONNX_INT8, PRUNED, TEACHER, form_named, model_folder
-from textslim.inference import ort_session
+from textslim.inference import graph_inputs, ort_session
 
 PROBE_SIZE = 1024  # square GEMMs this big reach the kernels' peak on a CPU; the model's own GEMMs are far smaller
 PROBE_REPEATS = 10
@@ -267,7 +267,7 @@ def where_the_time_goes(classifier, texts: list[str], threads: int, batch: int, 
     groups = [ordered[i:i + batch] for i in range(0, len(ordered) - batch + 1, batch)] or [ordered]
 
     tokenize = classifier.encode
-    feeds = [{name: tokenize(group)[name].astype(np.int64) for name in classifier.input_names} for group in groups]
+    feeds = [graph_inputs(tokenize(group), classifier.input_names) for group in groups]
     calls = max(runs // batch, 20)
     next_group, next_feed = itertools.cycle(groups), itertools.cycle(feeds)
     tokenizer_ms = 1e3 * _median_seconds(lambda: tokenize(next(next_group)), repeats=calls)
