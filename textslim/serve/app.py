@@ -223,6 +223,7 @@ def create_app(
                     "name": name,
                     "form": rt.form,
                     "runtime": rt.runtime,
+                    "threads": rt.threads,
                     "student": by_name[name].get("student"),
                     "labels": rt.labels,
                     "max_length": rt.max_length,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ class ServedModel:
     """One model as the server runs it. Every call runs on the server's one inference thread (create_app)."""
 
     def __init__(self, name: str, form: Form, folder: Path, threads: int, fallback_labels: list[str],
-                 max_length: int | None) -> None:
+                 max_length: int | None, batch1_threads: int | None = None) -> None:
         from textslim.inference import load  # torch, transformers and ONNX Runtime load with the first model
 
         self.name, self.form, self.runtime = name, form.name, form.runtime
+        # PyTorch's thread count is process-wide, so only an ONNX Runtime model gets a session of its own for one text
+        self.threads = {"batched": threads,
+                        "batch1": batch1_threads if batch1_threads and form.runtime == "onnxruntime" else threads}
         if form.runtime == "pytorch":
             import torch
 
@@ -49,6 +53,10 @@ class ServedModel:
             # Requests take turns (one inference thread); idle ONNX Runtime threads must not spin and take the cores
             # that the event loop, the tokenizer and the next request need on a small machine.
             self.classifier = load(form, folder, None, threads, spinning=False)
+            # A call with one text runs on the session at the thread count compare timed fastest at batch 1 for this
+            # model (load_models: batch1_threads); batches keep the main count, at which throughput was measured.
+            self.single = self.classifier if self.threads["batch1"] == threads else \
+                load(form, folder, None, self.threads["batch1"], spinning=False)
         except TextslimError as err:
             raise TextslimError(f"model {name!r}: {err}") from err
         except Exception as err:  # noqa: BLE001  a missing or broken file, in whichever library (ONNX Runtime's
@@ -57,7 +65,8 @@ class ServedModel:
                                 f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
         own = self.classifier.max_length  # the model's own limit
         # Serve at the sequence length the pipeline measured with, so the summary's figures describe what runs here.
-        self.max_length = self.classifier.max_length = min(max_length, own) if max_length else own
+        self.max_length = self.classifier.max_length = self.single.max_length = \
+            min(max_length, own) if max_length else own
         labels = self.classifier.labels
         # An export that forgot id2label carries transformers' placeholders; the summary then knows the real names.
         fallback = all(_DEFAULT_LABEL.match(label) for label in labels) and len(fallback_labels) == len(labels)
@@ -65,13 +74,35 @@ class ServedModel:
 
     def predict(self, texts: list[str]) -> BatchResult:
         """Classify a batch in one model call; texts longer than max_length are truncated, not rejected."""
-        result = self.classifier.classify(texts)
+        result = (self.single if len(texts) == 1 else self.classifier).classify(texts)
         return BatchResult(result.probabilities(), result.n_tokens, result.truncated, result.inference_ms,
                            result.tokenize_ms)
 
     def warm_up(self) -> None:
-        """Run one tiny batch so the first client request does not pay for lazy allocations."""
+        """Run one text and one tiny batch, so the first client request does not pay for lazy allocations in
+        either session."""
         self.predict(["warm up"])
+        self.predict(["warm up", "and up"])
+
+
+# How much faster at batch 1 another thread count must have timed before a model gets a second session for it: less
+# is within compare's run-to-run noise here, and would load the model twice for nothing.
+BATCH1_THREADS_MARGIN = 0.05
+
+
+def batch1_threads(variant: dict[str, Any], threads: int) -> int:
+    """The thread count a one-text call runs at: the fastest of those compare timed at batch 1 for this variant
+    (summary keys batch1_ms_threads<N>, every count in the same interleaved run), if it beat the main count by
+    BATCH1_THREADS_MARGIN; otherwise, or without those figures, the main count. compare times sessions whose idle
+    threads spin and the server's do not: a second thread's cost of waking is, if anything, larger here."""
+    timed = {int(key.removeprefix("batch1_ms_threads")): value for key, value in variant.items()
+             if key.startswith("batch1_ms_threads") and key.removeprefix("batch1_ms_threads").isdigit()
+             and isinstance(value, (int, float)) and value > 0}
+    timed = {n: ms for n, ms in timed.items() if n <= (os.cpu_count() or 1)}  # a summary from a bigger machine
+    if threads not in timed:
+        return threads
+    best = min(timed, key=timed.get)
+    return best if timed[best] < (1 - BATCH1_THREADS_MARGIN) * timed[threads] else threads
 
 
 def _is_int(value: Any) -> bool:
@@ -145,7 +176,8 @@ def load_models(summary: dict[str, Any], models: Path, forms: Collection[str] = 
         if max_length is not None and not (_is_int(max_length) and max_length >= 2):
             raise TextslimError(f"summary: variant {name!r} max_length must be an integer >= 2, got {max_length!r}")
         log.info("loading %s (%s) from %s", name, form, folder)
-        runtimes[name] = ServedModel(name, FORMS[form], folder, threads, labels, max_length)
+        runtimes[name] = ServedModel(name, FORMS[form], folder, threads, labels, max_length,
+                                     batch1_threads(variant, threads))
     if not runtimes:
         raise TextslimError(f"summary: no variant to serve (forms served: {', '.join(sorted(forms))})")
     return runtimes
