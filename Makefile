@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes call-overhead seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes call-overhead transfer-curve seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -85,6 +85,17 @@ OVERHEAD_CHAINS ?= teacher spread.heavy first.heavy
 call-overhead: setup
 	$(PY) scripts/call_overhead.py --chains $(OVERHEAD_CHAINS) --out reports/call-overhead.md \
 		--metrics metrics/call-overhead.json
+
+# The transfer-set learning curve (issue 21): each row distils each student on the labelled texts plus more text for
+# the teacher to teach (builtin corpora, augmented copies), then runs the default chain; saved a run at a time in
+# metrics/transfer-curve.json (a run already there is not run again), reported in reports/transfer-curve.md and
+# plots/transfer-curve/ (a DVC plot). Needs the default run (make repro). Rows: base dialogue-50k dialogue-all news copies-4.
+CURVE_ROWS ?= base dialogue-50k
+CURVE_STUDENTS ?= spread minilm-l3
+CURVE_SEEDS ?= 42
+
+transfer-curve: setup
+	$(PY) scripts/transfer_curve.py --rows $(CURVE_ROWS) --students $(CURVE_STUDENTS) --seeds $(CURVE_SEEDS)
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

@@ -1,0 +1,335 @@
+"""The learning curve of the transfer set: how much a student gains from more text for the teacher to teach.
+
+Each (row, student, seed) distils one student on one transfer set and puts it through compression chains (--chains:
+compress.settings variants, `heavy` by default, the default chain), with the pipeline's own stage scripts run on a
+params file that differs from the workspace's only in that row's, student's and seed's keys. It reads what the
+workspace's `make repro` left: the prepared splits, the drift texts, the teacher and its logits. Rows:
+
+- `base`: today's transfer set, the labelled training texts;
+- `dialogue-50k`, `dialogue-all`: + 50k or all of builtin:movie-dialogue, unlabelled, labelled by the teacher;
+- `news`: + builtin:news-sentences;
+- `copies-4`: + 4 augmented copies of every training text (augment.copies, TinyBERT's N).
+
+Students: `spread` (3 teacher layers) and `minilm-l3` (the `pretrained` recipe on builtin:minilm-l3). Each finished
+run is saved to --results at once, so a long curve can be run a row at a time (across sessions) and a stopped run
+loses only the row it was in; the report and the plot data are rebuilt from every saved run.
+
+    python scripts/transfer_curve.py --rows base dialogue-50k --students spread minilm-l3
+    python scripts/transfer_curve.py --report-only
+"""
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from textslim.assets import cache_dir
+from textslim.atomic import atomic_dir, atomic_file, write_json
+from textslim.cli import run_stage
+from textslim.cpu import describe_cpu
+from textslim.errors import TextslimError
+from textslim.forms import DISTILLED, ONNX_INT8
+from textslim.params import load_params
+
+log = logging.getLogger(__name__)
+
+ROWS = {
+    "base": {},
+    "dialogue-50k": {"data.unlabelled": ["builtin:movie-dialogue"], "data.unlabelled_max": 50000},
+    "dialogue-all": {"data.unlabelled": ["builtin:movie-dialogue"]},
+    "news": {"data.unlabelled": ["builtin:news-sentences"]},
+    "copies-4": {"augment.copies": 4},
+}
+STUDENTS = {
+    "spread": {"distill.students": ["spread"]},
+    "minilm-l3": {"distill.students": ["pretrained"], "pretrained.model": "builtin:minilm-l3"},
+}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def override(params: dict, changes: dict) -> dict:
+    """params with each dotted key set (load_params then checks the file, so a misspelt key is an error)."""
+    for dotted, value in changes.items():
+        *path, last = dotted.split(".")
+        section = params
+        for key in path:
+            section = section.setdefault(key, {})
+        section[last] = value
+    return params
+
+
+def stage(script: str, *args: str, cwd: Path) -> None:
+    """Run one of the pipeline's stage scripts in its own process, as `dvc repro` does, from the workspace."""
+    done = subprocess.run([sys.executable, str(REPO / "stages" / f"{script}.py"), *map(str, args)], cwd=cwd)
+    if done.returncode != 0:
+        raise TextslimError(f"stages/{script}.py failed (exit {done.returncode}); this run is not saved")
+
+
+def timed_stage(script: str, *args, cwd: Path) -> float:
+    """stage(), and its wall time in seconds."""
+    started = time.monotonic()
+    stage(script, *args, cwd=cwd)
+    return time.monotonic() - started
+
+
+def teacher_digest(workspace: Path) -> str:
+    """Which teacher labelled a cached transfer set: the labels are only valid for that one."""
+    return hashlib.sha256((workspace / "models/teacher/model.safetensors").read_bytes()).hexdigest()[:12]
+
+
+def labelling_inputs(params: dict) -> dict:
+    """What the label_unlabelled and augment stages read from params (as dvc.yaml lists their params): a labelled
+    transfer set is reused only where all of it is the same."""
+    augmenting = params.get("augment", {}).get("size") or params.get("augment", {}).get("copies")
+    return {"seed": params.get("seed"), "data": params.get("data"), "teacher.max_length":
+            params.get("teacher", {}).get("max_length"), "augment": params.get("augment"),
+            "distill.seed": params.get("distill", {}).get("seed") if augmenting else None}
+
+
+def labelled_transfer(row: str, params: dict, params_file: Path, workspace: Path, work: Path
+                      ) -> tuple[Path, Path, dict]:
+    """The row's unlabelled and augmented texts with the teacher's logits, labelled once per teacher and settings and
+    reused by every student (and seed, unless augmenting): (unlabelled folder, augmented folder, {texts, seconds})."""
+    key = hashlib.sha256(json.dumps([teacher_digest(workspace), labelling_inputs(params)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:12]
+    folder = work / "labelled" / f"{row}-{key}"
+    if not (folder / "done.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        unlabelled = timed_stage("label_unlabelled", "--params", params_file, "--data", "data/prepared",
+                                 "--drift", "data/drift", "--teacher", "models/teacher",
+                                 "--out", folder / "unlabelled", "--report-out", folder / "unlabelled.json",
+                                 cwd=workspace)
+        augmented = timed_stage("augment", "--params", params_file, "--data", "data/prepared",
+                                "--teacher", "models/teacher", "--out", folder / "augmented", cwd=workspace)
+        texts = (len(pd.read_parquet(folder / "unlabelled" / "texts.parquet"))
+                 + len(pd.read_parquet(folder / "augmented" / "texts.parquet")))
+        write_json(folder / "done.json", {"added_texts": texts, "labelling_seconds": round(unlabelled + augmented, 1)})
+    return folder / "unlabelled", folder / "augmented", json.loads((folder / "done.json").read_text())
+
+
+def scores(form: dict) -> dict:
+    return {"validation": form["validation"]["accuracy"], "test": form["accuracy"],
+            "drift": form.get("drift", {}).get("accuracy")}
+
+
+def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    override(params, {**ROWS[row], **STUDENTS[student], "distill.seed": seed, "compress.variants": chains})
+    recipe = params["distill"]["students"][0]
+    scratch = work / "runs" / f"{row}.{student}.seed{seed}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    params_file = scratch / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    load_params(params_file)  # checked before any work: a misspelt override or chain is one line here
+    unlabelled, augmented, transfer = labelled_transfer(row, params, params_file, workspace, work)
+    common = ["--params", params_file, "--data", "data/prepared"]
+    transfer_args = ["--unlabelled", unlabelled, "--augmented", augmented]
+    student_dir = scratch / "student"
+    seconds = {"training": timed_stage("distill_student", *common, "--strategy", recipe, "--teacher",
+                                       "models/teacher", "--teacher-logits", "data/teacher_logits", *transfer_args,
+                                       "--out", student_dir, "--live-dir", scratch / "live", cwd=workspace)}
+    forms = {}
+    for i, chain in enumerate(chains):  # as dvc.yaml's prune, export_onnx, quantize and evaluate stages chain them
+        out = scratch / chain
+        seconds[chain] = (
+            timed_stage("prune", *common, "--variant", chain, "--model", student_dir, "--teacher-logits",
+                        "data/teacher_logits", *transfer_args, "--out", out / "pruned", cwd=workspace)
+            + timed_stage("export_onnx", *common, "--model", out / "pruned", "--out", out / "onnx", cwd=workspace)
+            + timed_stage("quantize", *common, "--model", out / "onnx", "--out", out / "int8", cwd=workspace))
+        distilled = ["--distilled", student_dir] if i == 0 else []  # scored once, with the first chain
+        stage("evaluate", *common, "--student", f"{student}.{chain}", *distilled, "--source", out / "pruned",
+              "--onnx", out / "onnx", "--quantized", out / "int8", "--drift", "data/drift",
+              "--out", out / "evaluation.json", "--predictions-out", out / "predictions.csv", cwd=workspace)
+        evaluated = json.loads((out / "evaluation.json").read_text())["forms"]
+        if distilled:
+            forms["distilled"] = scores(evaluated[DISTILLED.name])
+        forms[f"{chain}-int8"] = scores(evaluated[ONNX_INT8.name])
+    result = {"row": row, "student": student, "seed": seed, "teacher": teacher_digest(workspace),
+              "added_texts": transfer["added_texts"],
+              "seconds": {"labelling": transfer["labelling_seconds"], **{k: round(v, 1) for k, v in seconds.items()}},
+              "forms": forms, "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                                       capture_output=True, text=True).stdout.strip(),
+              "cpu": cpu_line()}
+    shutil.rmtree(scratch)  # the models are not kept: the curve's figures are
+    return result
+
+
+def cpu_line() -> str:
+    cpu = describe_cpu()
+    return f"{cpu['model']} (INT8 path: {cpu['int8_path']})"
+
+
+def teacher_scores(workspace: Path) -> dict:
+    """The workspace teacher's accuracies (its PyTorch source, scored by evaluate_teacher): every gap's reference."""
+    deployed = json.loads((workspace / "metrics/teacher-deployed.json").read_text())
+    return {"validation": deployed["source_validation"]["accuracy"],
+            "test": json.loads((workspace / "metrics/teacher.json").read_text())["test"]["accuracy"],
+            "drift": deployed.get("source_drift", {}).get("accuracy")}
+
+
+def row_order(runs: list[dict]) -> list[dict]:
+    """The runs in the curve's order: by student, then row as ROWS lists them, then seed."""
+    rows = list(ROWS)
+    return sorted(runs, key=lambda r: (r["student"], rows.index(r["row"]) if r["row"] in rows else len(rows),
+                                       r["row"], r["seed"]))
+
+
+def pct(values: list[float | None], sign: str = "") -> str:
+    """Mean (± sd over seeds) in %; sign="+" for a difference."""
+    kept = pd.Series([100 * v for v in values if v is not None], dtype=float)
+    if kept.empty:
+        return "–"
+    return f"{kept.mean():{sign}.2f}" + (f" ± {kept.std():.2f}" if len(kept) > 1 else "")
+
+
+def markdown(runs: list[dict], teacher: dict, train_texts: int) -> str:
+    """Two tables: what each row cost, and what each form of its students scored."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in row_order(runs):
+        groups.setdefault((run["student"], run["row"]), []).append(run)
+    cost = ["| student | row | seeds | texts taught | labelling min | training min | chains min |",
+            "|:--|:--|--:|--:|--:|--:|:--|"]
+    accuracy = ["| student | row | form | seeds | validation | test | Δ test vs teacher | drift |",
+                "|:--|:--|:--|--:|--:|--:|--:|--:|"]
+    for (student, row), group in groups.items():
+        keys = dict.fromkeys(key for r in group for key in r["seconds"])
+        mean = {key: pd.Series([r["seconds"][key] for r in group if key in r["seconds"]]).mean() / 60
+                for key in keys}
+        chains = ", ".join(f"{key} {minutes:.1f}" for key, minutes in mean.items()
+                           if key not in ("labelling", "training"))
+        cost.append(f"| {student} | {row} | {len(group)} | {train_texts + group[0]['added_texts']:,} | "
+                    f"{mean['labelling']:.1f} | {mean['training']:.1f} | {chains} |")
+        for form in dict.fromkeys(name for r in group for name in r["forms"]):
+            have = [r["forms"][form] for r in group if form in r["forms"]]
+            column = {split: pct([s[split] for s in have]) for split in ("validation", "test", "drift")}
+            gap = pct([s["test"] - teacher["test"] for s in have], "+")
+            accuracy.append(f"| {student} | {row} | {form} | {len(have)} | {column['validation']} | "
+                            f"{column['test']} | {gap} | {column['drift']} |")
+    accuracy.append(f"| teacher | – | PyTorch | – | {pct([teacher['validation']])} | {pct([teacher['test']])} | "
+                    f"+0.00 | {pct([teacher['drift']])} |")
+    return "\n".join(cost) + "\n\n" + "\n".join(accuracy)
+
+
+def chain_description(workspace: Path, chain: str) -> str:
+    params = load_params(workspace / "params.yaml")
+    if chain not in params.compress.settings:
+        return "(no longer in params.yaml)"
+    prune = params.compress.prune_settings(params.prune, chain)
+    if prune.method == "none":
+        return f"no pruning, vocabulary {prune.vocabulary}"
+    if prune.method == "unstructured":
+        return f"unstructured pruning to sparsity {prune.amount}, vocabulary {prune.vocabulary}"
+    return (f"{prune.method} pruning, heads −{prune.head_fraction:.0%}, FFN −{prune.ffn_fraction:.0%}, "
+            f"{prune.recovery_epochs} recovery epoch(s), vocabulary {prune.vocabulary}")
+
+
+def write_outputs(runs: list[dict], workspace: Path, report: Path, plot: Path) -> None:
+    teacher = teacher_scores(workspace)
+    train_texts = json.loads((workspace / "metrics/data.json").read_text())["split_sizes"]["train"]
+    cpus = sorted({run["cpu"] for run in runs})
+    text = (
+        "# The transfer-set learning curve\n\n"
+        "Written by `python scripts/transfer_curve.py` (`make transfer-curve`) from metrics/transfer-curve.json, one "
+        "entry per run. Each row distils the student on the labelled training texts plus that row's texts, every "
+        "one labelled by the teacher's logits (the hard-label loss only where a gold label exists), then puts it "
+        "through compression chains, each ending in INT8: "
+        + "; ".join(f"`{chain}`: {chain_description(workspace, chain)}"
+                    for chain in dict.fromkeys(c for r in runs for c in r["seconds"]
+                                               if c not in ("labelling", "training")))
+        + ". Trimming, importance and recovery use the same transfer set as distillation. Accuracies in %, mean ± "
+        "sd over student seeds where there are several; `drift` is the drift check's off-domain texts. The teacher "
+        "is the workspace's (`make repro`), scored in PyTorch.\n\n"
+        f"CPU: {'; '.join(cpus)}. Minutes are wall time on this shared 2-core machine, each run alone; labelling is "
+        "done once per row and teacher, and reused by every student and seed.\n\n"
+        + markdown(runs, teacher, train_texts) + "\n")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(report) as tmp:
+        tmp.write_text(text)
+    # The DVC plot's data (dvc.yaml's top-level `transfer-curve` plot): one file per student and form, so that each is
+    # a line of its own; test accuracy, the mean over seeds, against the number of texts taught.
+    with atomic_dir(plot) as tmp:
+        for (student, form), group in points(runs, train_texts).groupby(["student", "form"]):
+            group.drop(columns=["student", "form"]).to_csv(tmp / f"{student}-{form}.csv", index=False)
+
+
+def points(runs: list[dict], train_texts: int) -> pd.DataFrame:
+    rows = pd.DataFrame([{"student": r["student"], "form": form, "texts_taught": train_texts + r["added_texts"],
+                          "test_accuracy": 100 * scores["test"]} for r in runs for form, scores in r["forms"].items()])
+    curve = rows.groupby(["student", "form", "texts_taught"], as_index=False).agg(
+        test_accuracy=("test_accuracy", "mean"), seeds=("test_accuracy", "size"))
+    return curve.round({"test_accuracy": 2})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", nargs="*", default=[], choices=list(ROWS))
+    parser.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="distill.seed values")
+    parser.add_argument("--chains", nargs="+", default=["heavy"],
+                        help="compression variants (compress.settings) each student goes through; heavy: the default")
+    parser.add_argument("--rerun", action="store_true", help="run again what --results already holds")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from --results")
+    parser.add_argument("--workspace", type=Path, default=REPO,
+                        help="where `make repro` left params.yaml, data/, models/teacher and metrics/")
+    parser.add_argument("--results", type=Path, default=REPO / "metrics/transfer-curve.json")
+    parser.add_argument("--report", type=Path, default=REPO / "reports/transfer-curve.md")
+    parser.add_argument("--plot", type=Path, default=REPO / "plots/transfer-curve",
+                        help="a folder: the DVC plot's data, a CSV per student and form")
+    parser.add_argument("--work", type=Path, default=cache_dir() / "transfer-curve",
+                        help="scratch folders and the labelled transfer sets (reused while the teacher is the same)")
+    args = parser.parse_args()
+    args.work = args.work.resolve()  # the stages run from the workspace
+    needed = ["models/teacher/model.safetensors", "metrics/teacher.json", "metrics/teacher-deployed.json",
+              "metrics/data.json"]
+    if not args.report_only:
+        needed += ["data/prepared", "data/drift", "data/teacher_logits"]
+    for path in needed:
+        if not (args.workspace / path).exists():
+            raise TextslimError(f"{path} is missing: run `make repro` first (the curve uses its teacher and split)")
+
+    every_run = json.loads(args.results.read_text())["runs"] if args.results.is_file() else []
+    # A run counts only beside the teacher that taught it: its gaps are to that teacher.
+    teacher = teacher_digest(args.workspace)
+    runs = [r for r in every_run if r.get("teacher") == teacher]
+    other_teachers = [r for r in every_run if r.get("teacher") != teacher]
+    if other_teachers:
+        log.warning("%d runs in %s were taught by another teacher: left out of the report, and run again if asked",
+                    len(other_teachers), args.results)
+    if not args.report_only:
+        for row in args.rows:
+            for student in args.students:
+                for seed in args.seeds:
+                    done = [r for r in runs if (r["row"], r["student"], r["seed"]) == (row, student, seed)]
+                    if done and set(args.chains) <= set(done[0]["seconds"]) and not args.rerun:
+                        log.info("%s / %s / seed %d: already in %s", row, student, seed, args.results)
+                        continue
+                    # run again with the chains it had too: every run keeps every chain it was measured through
+                    chains = list(dict.fromkeys([*args.chains, *(k for r in done for k in r["seconds"]
+                                                                 if k not in ("labelling", "training"))]))
+                    log.info("%s / %s / seed %d: running (chains %s)", row, student, seed, ", ".join(chains))
+                    result = run_one(row, student, seed, chains, args.workspace, args.work)
+                    runs = [r for r in runs if r not in done] + [result]
+                    other_teachers = [r for r in other_teachers
+                                      if (r["row"], r["student"], r["seed"]) != (row, student, seed)]
+                    # saved at once: a later failure keeps this run
+                    write_json(args.results, {"runs": other_teachers + runs})
+                    log.info("%s / %s / seed %d: %s", row, student, seed, ", ".join(
+                        f"{form} test {100 * scores['test']:.2f}" for form, scores in result["forms"].items()))
+    if not runs:
+        raise TextslimError(f"no runs of this teacher in {args.results}: name --rows to run")
+    write_outputs(runs, args.workspace, args.report, args.plot)
+    log.info("wrote %s and %s (%d runs)", args.report, args.plot, len(runs))
+
+
+if __name__ == "__main__":
+    run_stage(main)
