@@ -118,7 +118,7 @@ def labelled_transfer(row: str, params: dict, params_file: Path, workspace: Path
 
 def scores(form: dict) -> dict:
     return {"validation": form["validation"]["accuracy"], "test": form["accuracy"],
-            "drift": form.get("drift", {}).get("accuracy")}
+            "drift": form.get("drift", {}).get("accuracy"), "size_mb": round(form["size_bytes"] / 1e6, 2)}
 
 
 def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
@@ -174,14 +174,16 @@ def teacher_scores(workspace: Path) -> dict:
     deployed = json.loads((workspace / "metrics/teacher-deployed.json").read_text())
     return {"validation": deployed["source_validation"]["accuracy"],
             "test": json.loads((workspace / "metrics/teacher.json").read_text())["test"]["accuracy"],
-            "drift": deployed.get("source_drift", {}).get("accuracy")}
+            "drift": deployed.get("source_drift", {}).get("accuracy"),
+            "size_mb": json.loads((workspace / "metrics/teacher.json").read_text())["size_bytes"] / 1e6}
 
 
 def row_order(runs: list[dict]) -> list[dict]:
-    """The runs in the curve's order: by student, then row as ROWS lists them, then seed."""
-    rows = list(ROWS)
-    return sorted(runs, key=lambda r: (r["student"], rows.index(r["row"]) if r["row"] in rows else len(rows),
-                                       r["row"], r["seed"]))
+    """The runs in the curve's order: student and row as STUDENTS and ROWS list them, then seed."""
+    def place(names: list[str], name: str) -> tuple[int, str]:
+        return (names.index(name) if name in names else len(names), name)
+
+    return sorted(runs, key=lambda r: (place(list(STUDENTS), r["student"]), place(list(ROWS), r["row"]), r["seed"]))
 
 
 def pct(values: list[float | None], sign: str = "") -> str:
@@ -199,8 +201,8 @@ def markdown(runs: list[dict], teacher: dict, train_texts: int) -> str:
         groups.setdefault((run["student"], run["row"]), []).append(run)
     cost = ["| student | row | seeds | texts taught | labelling min | training min | chains min |",
             "|:--|:--|--:|--:|--:|--:|:--|"]
-    accuracy = ["| student | row | form | seeds | validation | test | Δ test vs teacher | drift |",
-                "|:--|:--|:--|--:|--:|--:|--:|--:|"]
+    accuracy = ["| student | row | form | seeds | validation | test | Δ test vs teacher | drift | MB |",
+                "|:--|:--|:--|--:|--:|--:|--:|--:|--:|"]
     for (student, row), group in groups.items():
         keys = dict.fromkeys(key for r in group for key in r["seconds"])
         mean = {key: pd.Series([r["seconds"][key] for r in group if key in r["seconds"]]).mean() / 60
@@ -213,10 +215,11 @@ def markdown(runs: list[dict], teacher: dict, train_texts: int) -> str:
             have = [r["forms"][form] for r in group if form in r["forms"]]
             column = {split: pct([s[split] for s in have]) for split in ("validation", "test", "drift")}
             gap = pct([s["test"] - teacher["test"] for s in have], "+")
+            size = pd.Series([s["size_mb"] for s in have]).mean()
             accuracy.append(f"| {student} | {row} | {form} | {len(have)} | {column['validation']} | "
-                            f"{column['test']} | {gap} | {column['drift']} |")
+                            f"{column['test']} | {gap} | {column['drift']} | {size:.1f} |")
     accuracy.append(f"| teacher | – | PyTorch | – | {pct([teacher['validation']])} | {pct([teacher['test']])} | "
-                    f"+0.00 | {pct([teacher['drift']])} |")
+                    f"+0.00 | {pct([teacher['drift']])} | {teacher['size_mb']:.1f} |")
     return "\n".join(cost) + "\n\n" + "\n".join(accuracy)
 
 

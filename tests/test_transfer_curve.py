@@ -76,7 +76,7 @@ def test_runs_are_saved_as_they_finish_and_never_run_twice(workspace, tmp_path, 
     for run in runs:
         assert set(run["forms"]) == {"distilled", "heavy-int8", "trim-int8"}
         for scores in run["forms"].values():
-            assert 0 <= scores["validation"] <= 1 and 0 <= scores["test"] <= 1
+            assert 0 <= scores["validation"] <= 1 and 0 <= scores["test"] <= 1 and scores["size_mb"] > 0
         assert run["seconds"]["training"] > 0 and run["seconds"]["heavy"] > 0 and run["seconds"]["trim"] > 0
 
     calls.clear()
@@ -148,7 +148,7 @@ def test_runs_taught_by_another_teacher_are_left_out_and_run_again(workspace, tm
     ran = []
     monkeypatch.setattr(script, "run_one", lambda row, student, seed, chains, *_: ran.append(chains) or {
         **old, "teacher": script.teacher_digest(ws), "forms": {"distilled": {"validation": 0.5, "test": 0.5,
-                                                                             "drift": None}}})
+                                                                             "drift": None, "size_mb": 1.0}}})
     monkeypatch.setattr(sys, "argv", [*argv, "--rows", "base", "--students", "spread", "--seeds", "1"])
     script.main()
     assert ran == [["heavy"]]  # the old run's chains are not this teacher's: only those asked for
