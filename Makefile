@@ -87,15 +87,18 @@ call-overhead: setup
 		--metrics metrics/call-overhead.json
 
 # The transfer-set learning curve (issue 21): each row distils each student on the labelled texts plus more text for
-# the teacher to teach (builtin corpora, augmented copies), then runs the default chain; saved a run at a time in
+# the teacher to teach (builtin corpora, augmented copies), then its compression chains; saved a run at a time in
 # metrics/transfer-curve.json (a run already there is not run again), reported in reports/transfer-curve.md and
-# plots/transfer-curve/ (a DVC plot). Needs the default run (make repro). Rows: base dialogue-50k dialogue-all news copies-4.
+# plots/transfer-curve/ (a DVC plot). Needs the default run (make repro). Rows: base dialogue-50k dialogue-all news
+# copies-4 dialogue-10k-1epoch; chains: compress.settings variants (the committed runs: heavy light full).
 CURVE_ROWS ?= base dialogue-50k
 CURVE_STUDENTS ?= spread minilm-l3
 CURVE_SEEDS ?= 42
+CURVE_CHAINS ?= heavy
 
 transfer-curve: setup
-	$(PY) scripts/transfer_curve.py --rows $(CURVE_ROWS) --students $(CURVE_STUDENTS) --seeds $(CURVE_SEEDS)
+	$(PY) scripts/transfer_curve.py --rows $(CURVE_ROWS) --students $(CURVE_STUDENTS) --seeds $(CURVE_SEEDS) \
+		--chains $(CURVE_CHAINS)
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

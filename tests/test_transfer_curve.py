@@ -164,3 +164,16 @@ def test_an_override_reaches_nested_keys_and_a_misspelt_one_is_refused(tmp_path)
     bad.write_text(yaml.safe_dump(script.override({}, {"data.unlabeled": ["a"]})))
     with pytest.raises(script.TextslimError, match="unlabeled"):
         script.load_params(bad)
+
+
+def test_a_row_that_changes_the_training_schedule_is_reported_but_not_drawn_on_the_curve(monkeypatch):
+    script = load_script("transfer_curve")
+    monkeypatch.setattr(script, "ROWS", {"base": {}, "more": {"data.unlabelled": ["x"]},
+                                         "more-1epoch": {"data.unlabelled": ["x"], "distill.epochs": 1}})
+    form = {"validation": 0.8, "test": 0.8, "drift": None, "size_mb": 1.0}
+    runs = [{"row": row, "student": "spread", "seed": 1, "added_texts": added, "forms": {"distilled": form}}
+            for row, added in (("base", 0), ("more", 50), ("more-1epoch", 10))]
+    curve = script.points(runs, train_texts=100)
+    assert curve["texts_taught"].tolist() == [100, 150]  # the 1-epoch row's 110 texts are not a point of the curve
+    assert script.on_the_curve("base") and not script.on_the_curve("more-1epoch")
+    assert script.override({}, script.ROWS["more-1epoch"]) == {"data": {"unlabelled": ["x"]}, "distill": {"epochs": 1}}
