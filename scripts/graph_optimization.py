@@ -52,7 +52,8 @@ def measure_case(label: str, model: Path, onnx_dir: Path, params, splits, labels
             except TextslimError as err:  # a level that breaks the model is a finding, not a crash
                 notes.append(f"- `{level}` ({done}): **parity failed**, not measured: {err}.")
                 continue
-            quantize_folder(fp32_dir, int8_dir, params.quantize, splits["train"]["text"].tolist(), params.seed)
+            quantize_folder(fp32_dir, int8_dir, params.quantize, splits["train"]["text"].tolist(), params.seed,
+                            validation=splits["validation"])
             variants[f"{level} fp32"] = variant(ONNX_FP32, fp32_dir, max_length)
             variants[f"{level} int8"] = variant(ONNX_INT8, int8_dir, max_length)
             notes.append(f"- `{level}` ({done}): max |ONNX − PyTorch| {check['max_abs_diff']:.1e} on {len(texts)} "

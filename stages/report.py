@@ -11,6 +11,7 @@ from textslim.data_report import data_report_lines
 from textslim.drift import drift_lines
 from textslim.measure.decisions import decision_lines
 from textslim.measure.frontier import frontier_lines, frontier_points
+from textslim.measure.int8_modes import int8_mode_lines
 from textslim.measure.report import (
     baseline_line,
     compression_lines,
@@ -49,9 +50,12 @@ def main() -> None:
     students = {s: {**evaluated[s], "forms": {**evaluated[f"{s}.{last}"]["forms"], **evaluated[s]["forms"]}}
                 for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
+    int8_records = {"teacher-int8": read_json(metrics_dir / "teacher-deployed.json").get("quantize"),
+                    **{f"{name}-int8": metrics.get("quantize") for name, metrics in chains.items()}}
     extra = [baseline_line(baseline), "", *decision_lines(rows, best, summary["test_texts"]),
              *drift_lines(rows, read_json(metrics_dir / "drift.json"), params.drift.flag_points),
-             *compression_lines(chains), *hardware_lines(summary), "## Data", "",
+             *compression_lines(chains), *hardware_lines(summary),
+             *int8_mode_lines({name: record for name, record in int8_records.items() if record}), "## Data", "",
              *data_report_lines(read_json(metrics_dir / "data.json")),
              *report_lines(read_json(metrics_dir / "unlabelled.json"))]
     with atomic_file(args.frontier_out) as tmp:

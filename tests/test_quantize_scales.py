@@ -41,7 +41,7 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
 
     export_to_onnx(tiny_teacher, tmp_path / "onnx")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["quantize"] = {"preset": preset, "per_channel": per_channel}
+    params["quantize"] = {"preset": preset, "per_channel": per_channel, "mode": "dynamic"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx",
                             "--data", tmp_path / "unused", "--out", tmp_path / "int8")  # dynamic: no calibration
@@ -60,7 +60,11 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
     assert np.abs(fp32 - int8).max() < 0.5 * np.abs(fp32).max() + 1e-3
 
 
-def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path):
+# auto with limits nothing exceeds keeps static: the stage hands it the validation split to choose on
+@pytest.mark.parametrize("settings", [{"mode": "static"}, {"mode": "auto", "auto_max_drop_points": 100.0,
+                                                           "auto_max_slowdown": 100.0, "auto_latency_texts": 10}])
+def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path,
+                                                                                      settings):
     from textslim.data import write_prepared
     from textslim.forms import STUDENT_FILE
 
@@ -70,13 +74,15 @@ def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_b
     (tmp_path / "prepared").mkdir()
     write_prepared({"train": frame, "validation": frame, "test": frame}, ["neg", "pos"], tmp_path / "prepared")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["quantize"] = {"preset": "avx2", "per_channel": True, "mode": "static", "calibration_texts": 16}
+    params["quantize"] = {"preset": "avx2", "per_channel": True, "calibration_texts": 16, **settings}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     done = run_stage_script("quantize", "--params", tmp_path / "params.yaml", "--model", tmp_path / "onnx",
                             "--data", tmp_path / "prepared", "--out", tmp_path / "int8")
     assert done.returncode == 0, done.stderr
 
-    assert json.loads((tmp_path / "int8" / "quantize.json").read_text())["mode"] == "static"
+    record = json.loads((tmp_path / "int8" / "quantize.json").read_text())
+    assert record["mode"] == "static" and record["requested_mode"] == settings["mode"]
+    assert ("auto" in record) == (settings["mode"] == "auto")
     texts = sentences(20, seed=5)["text"].tolist()
     static = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32)
     alone = np.concatenate([static.logits([text]) for text in texts])

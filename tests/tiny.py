@@ -79,7 +79,8 @@ def models_root(source: Path, root: Path) -> tuple[Path, Path]:
     for folder, owner in ((teacher, "teacher"), (pruned, "s.heavy")):
         export_to_onnx(folder, models / "onnx" / owner)
         write_model_files(folder, models / "onnx" / owner)  # the student record, as the export stage writes it
-        quantize_folder(models / "onnx" / owner, models / "quantized" / owner, QuantizeParams())  # + quantize.json
+        # + quantize.json; dynamic: no validation split here for auto to choose on
+        quantize_folder(models / "onnx" / owner, models / "quantized" / owner, QuantizeParams(mode="dynamic"))
     data.mkdir()
     frame = sentences(60, seed=8).assign(label=lambda f: f["label"].map(LABELS.index))
     write_prepared({"train": frame[:30], "validation": frame[30:40], "test": frame[40:]}, LABELS, data)

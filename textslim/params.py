@@ -137,11 +137,15 @@ class ExportParams:
 
 @dataclass(frozen=True)
 class QuantizeParams:
-    MODES: typing.ClassVar[tuple[str, ...]] = ("dynamic", "static")
+    MODES: typing.ClassVar[tuple[str, ...]] = ("dynamic", "static", "auto")
     preset: str = "auto"
     per_channel: bool = True  # reports/int8-schemes-default.md
-    mode: str = "dynamic"  # static: activation ranges calibrated on training texts (reports/int8-static-spread.md)
-    calibration_texts: int = 256  # static: training texts the activation ranges come from
+    mode: str = "auto"  # static: activation ranges calibrated on training texts (reports/int8-static-spread.md);
+    # auto: both, static kept where it costs neither accuracy nor speed (textslim/compress/int8_choice.py)
+    calibration_texts: int = 256  # static and auto: training texts the activation ranges come from
+    auto_max_drop_points: float = 0.5  # auto: static's validation accuracy at most this below dynamic's
+    auto_max_slowdown: float = 0.10  # auto: static's batch-1 latency at most this fraction above dynamic's
+    auto_latency_texts: int = 200  # auto: validation texts each mode is timed on at batch 1, interleaved
 
     def validate(self) -> None:
         check_param(self.preset in QUANTIZE_PRESETS, "quantize.preset", f"one of {', '.join(QUANTIZE_PRESETS)}",
@@ -149,6 +153,12 @@ class QuantizeParams:
         check_param(self.mode in self.MODES, "quantize.mode", f"one of {', '.join(self.MODES)}", self.mode)
         check_param(self.calibration_texts >= 1, "quantize.calibration_texts", "an integer >= 1",
                     self.calibration_texts)
+        check_param(self.auto_max_drop_points >= 0, "quantize.auto_max_drop_points", "a number >= 0",
+                    self.auto_max_drop_points)
+        check_param(self.auto_max_slowdown >= 0, "quantize.auto_max_slowdown", "a number >= 0",
+                    self.auto_max_slowdown)
+        check_param(self.auto_latency_texts >= 1, "quantize.auto_latency_texts", "an integer >= 1",
+                    self.auto_latency_texts)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ def export_and_quantize(model_dir: Path, out: Path, params: Params, splits: dict
     int8.mkdir(exist_ok=True)
     export_folder(model_dir, onnx, params.export_onnx,
                   splits["test"]["text"].head(params.export_onnx.parity_texts).tolist())
-    quantize_folder(onnx, int8, params.quantize, splits["train"]["text"].tolist(), params.seed)
+    quantize_folder(onnx, int8, params.quantize, splits["train"]["text"].tolist(), params.seed,
+                    validation=splits["validation"])
     return onnx, int8
 
 

@@ -1,13 +1,16 @@
 """INT8 quantization with optimum's ORTQuantizer, the preset chosen from the CPU's features: dynamic (activation scales
-computed per call) or static (activation ranges calibrated once on training texts)."""
+computed per call), static (activation ranges calibrated once on training texts), or auto (both, then the one
+textslim.compress.int8_choice keeps: static where it costs neither accuracy nor speed)."""
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from textslim.atomic import write_json
+from textslim.compress.int8_choice import MODES, compare_modes
 from textslim.cpu import describe_cpu, int8_path
 from textslim.errors import TextslimError
 from textslim.forms import SIDE_REPORTS, read_student_record, write_model_files
@@ -109,24 +112,47 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
 
 
 def quantize_folder(onnx_dir: str | Path, out_dir: str | Path, cfg: QuantizeParams,
-                    train_texts: list[str] | None = None, seed: int = 0, reduce_range: bool = False) -> dict:
+                    train_texts: list[str] | None = None, seed: int = 0, reduce_range: bool = False,
+                    validation: pd.DataFrame | None = None) -> dict:
     """The quantize stage's work, for the stage and every study alike: the ONNX model in onnx_dir quantized by cfg
-    (static mode calibrates on cfg.calibration_texts of train_texts, drawn with seed) into out_dir, with the model
-    files beside it and quantize.json, which it returns: the preset, the operand types as the quantizer writes
-    them, and the CPU they were quantized on (the pipeline scores them there too)."""
+    into out_dir, with the model files beside it and quantize.json, which it returns: the mode, the preset, the
+    operand types as the quantizer writes them, and the CPU they were quantized on (the pipeline scores them there
+    too). Static mode calibrates on cfg.calibration_texts of train_texts, drawn with seed; auto quantizes both ways
+    and keeps the one textslim.compress.int8_choice picks on `validation` (text and label columns)."""
     onnx_dir, out_dir = Path(onnx_dir), Path(out_dir)
     preset = resolve_preset(cfg.preset)
-    if cfg.mode == "static":
-        if not train_texts:
-            raise TextslimError("quantize.mode = 'static' needs training texts to calibrate on")
-        texts = pd.Series(train_texts).sample(min(cfg.calibration_texts, len(train_texts)), random_state=seed)
-        quantize_static(onnx_dir, out_dir, preset, per_channel=cfg.per_channel, texts=texts.tolist(),
-                        max_length=read_student_record(onnx_dir)["max_length"])
+    if cfg.mode in ("static", "auto") and not train_texts:
+        raise TextslimError(f"quantize.mode = '{cfg.mode}' needs training texts to calibrate on")
+    calibration = (pd.Series(train_texts).sample(min(cfg.calibration_texts, len(train_texts)), random_state=seed)
+                   .tolist() if train_texts else [])
+
+    def quantize_as(mode: str, folder: Path) -> None:
+        if mode == "static":
+            quantize_static(onnx_dir, folder, preset, per_channel=cfg.per_channel, texts=calibration,
+                            max_length=read_student_record(onnx_dir)["max_length"])
+        else:
+            quantize_dynamic(onnx_dir, folder, preset, per_channel=cfg.per_channel, reduce_range=reduce_range)
+        write_model_files(onnx_dir, folder)
+
+    choice = None
+    if cfg.mode == "auto":
+        if validation is None or validation.empty:
+            raise TextslimError("quantize.mode = 'auto' needs the validation split to choose between dynamic and "
+                                "static INT8 on")
+        with tempfile.TemporaryDirectory(prefix="textslim-int8-") as tmp:
+            folders = {mode: Path(tmp) / mode for mode in MODES}
+            for mode, folder in folders.items():
+                quantize_as(mode, folder)
+            choice = compare_modes(folders, validation, read_student_record(onnx_dir)["max_length"],
+                                   cfg.auto_latency_texts, cfg.auto_max_drop_points, cfg.auto_max_slowdown)
+            shutil.copytree(folders[choice["mode"]], out_dir, dirs_exist_ok=True)
+        mode = choice["mode"]
     else:
-        quantize_dynamic(onnx_dir, out_dir, preset, per_channel=cfg.per_channel, reduce_range=reduce_range)
-    write_model_files(onnx_dir, out_dir)
-    record = {"preset": preset, "requested": cfg.preset, "mode": cfg.mode,
+        mode = cfg.mode
+        quantize_as(mode, out_dir)
+    record = {"preset": preset, "requested": cfg.preset, "mode": mode, "requested_mode": cfg.mode,
               **operand_types(quantization_config(preset, reduce_range=reduce_range)),
-              "scales": "per-channel" if cfg.per_channel else "per-tensor", "cpu": describe_cpu()}
+              "scales": "per-channel" if cfg.per_channel else "per-tensor", "cpu": describe_cpu(),
+              **({"auto": choice} if choice else {})}
     write_json(out_dir / SIDE_REPORTS["quantize"], record)
     return record

@@ -193,6 +193,11 @@ def baseline_line(baseline: dict) -> str:
             f"{baseline['selected_by']}: {100 * baseline['test']['accuracy']:.2f}% on test.")
 
 
+QUANTIZE_MODES = {"dynamic": "dynamic (activation scales per call)",
+                  "static": "static (activation ranges calibrated on training texts)",
+                  "auto": "dynamic or static per model (`quantize.mode: auto`, see INT8 scales below)"}
+
+
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
                   params: Params, notes: list[str] = (), extra: list[str] = (), lead: list[str] = (),
                   headline: list[str] = ()) -> str:
@@ -202,7 +207,8 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         "# textslim summary", "", *headline,
         f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
         f"compression variants (each student through each): {describe_variants(params)}; "
-        f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} dynamic quantization; test split.",
+        f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} quantization, "
+        f"{QUANTIZE_MODES[params.quantize.mode]}; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
         f"{max(cfg.throughput_batch_sizes)} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "

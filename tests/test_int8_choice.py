@@ -1,0 +1,102 @@
+"""quantize.mode: auto: each model quantized dynamic and static, static kept where on validation it costs at most
+auto_max_drop_points of accuracy and auto_max_slowdown of batch-1 latency (issue 23 part 3)."""
+
+import numpy as np
+import pytest
+
+from tests.tiny import LABELS, sentences
+from textslim.compress import int8_choice
+from textslim.compress.int8_choice import decide
+from textslim.compress.onnx_export import export_to_onnx
+from textslim.compress.quantize import quantize_folder
+from textslim.errors import TextslimError
+from textslim.forms import write_model_files, write_student_record
+from textslim.inference import OnnxClassifier
+from textslim.measure.bench import Timing
+from textslim.params import QuantizeParams
+
+TRAIN = sentences(64, seed=3)["text"].tolist()
+VALIDATION = sentences(40, seed=5).assign(label=lambda f: f["label"].map(LABELS.index))
+GENEROUS = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slowdown=100.0, auto_latency_texts=20)
+
+
+@pytest.mark.parametrize(("accuracy", "ms", "mode", "binds"), [
+    ({"dynamic": 0.80, "static": 0.80}, {"dynamic": 1.0, "static": 1.05}, "static", None),
+    ({"dynamic": 0.80, "static": 0.795}, {"dynamic": 1.0, "static": 1.10}, "static", None),  # both limits exactly
+    ({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.90}, "dynamic", "accuracy binds"),
+    ({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.20}, "dynamic", "latency binds"),
+])
+def test_static_is_kept_only_within_both_limits(accuracy, ms, mode, binds):
+    chosen, why = decide(accuracy, ms, max_drop_points=0.5, max_slowdown=0.10)
+    assert chosen == mode and why.startswith(mode)
+    assert (binds in why) if binds else "binds" not in why
+
+
+def operators(folder) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(folder / "model_quantized.onnx")).graph.node}
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tiny_teacher, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    export_to_onnx(tiny_teacher, folder)
+    write_model_files(tiny_teacher, folder)
+    write_student_record(folder, {"max_length": 32})
+    return folder
+
+
+def test_auto_keeps_static_when_it_costs_nothing_and_records_both_modes(onnx_dir, tmp_path):
+    record = quantize_folder(onnx_dir, tmp_path / "int8", GENEROUS, TRAIN, seed=0, validation=VALIDATION)
+    assert record["requested_mode"] == "auto" and record["mode"] == "static"
+    auto = record["auto"]
+    assert auto["mode"] == "static" and set(auto["validation_accuracy"]) == set(auto["batch1_ms"]) == {"dynamic",
+                                                                                                       "static"}
+    assert all(0 <= a <= 1 for a in auto["validation_accuracy"].values())
+    assert all(ms > 0 for ms in auto["batch1_ms"].values()) and auto["latency_texts"] == 20
+    # what was kept is the static graph: a text's answer does not depend on the texts batched with it
+    assert "DynamicQuantizeLinear" not in operators(tmp_path / "int8")
+    kept = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32)
+    texts = VALIDATION["text"].tolist()[:16]
+    np.testing.assert_allclose(np.concatenate([kept.logits([t]) for t in texts]), kept.logits(texts), atol=1e-4)
+
+
+def test_auto_falls_back_to_dynamic_when_static_is_slower_than_the_limit(onnx_dir, tmp_path, monkeypatch):
+    def static_slower(classifiers, *args, **kwargs):  # the timing, replaced: static 30% slower than dynamic
+        return {mode: Timing(1.3 if mode == "static" else 1.0, 2.0, 1.0) for mode in classifiers}
+
+    monkeypatch.setattr(int8_choice, "benchmark", static_slower)
+    cfg = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slowdown=0.10, auto_latency_texts=20)
+    record = quantize_folder(onnx_dir, tmp_path / "int8", cfg, TRAIN, seed=0, validation=VALIDATION)
+    assert record["mode"] == "dynamic" and "latency binds" in record["auto"]["why"]
+    assert record["auto"]["batch1_ms"] == {"dynamic": 1.0, "static": 1.3}
+    assert "DynamicQuantizeLinear" in operators(tmp_path / "int8")  # the graph kept scales its activations per call
+
+
+def test_auto_without_a_validation_split_is_one_line(onnx_dir, tmp_path):
+    with pytest.raises(TextslimError, match="needs the validation split"):
+        quantize_folder(onnx_dir, tmp_path / "int8", GENEROUS, TRAIN)
+    with pytest.raises(TextslimError, match="needs training texts"):
+        quantize_folder(onnx_dir, tmp_path / "int8", GENEROUS, None, validation=VALIDATION)
+
+
+@pytest.mark.parametrize(("key", "value"), [("auto_max_drop_points", -1.0), ("auto_max_slowdown", -0.1),
+                                            ("auto_latency_texts", 0), ("mode", "fastest")])
+def test_a_bad_auto_setting_names_its_key(key, value):
+    with pytest.raises(TextslimError, match=f"quantize.{key}"):
+        QuantizeParams(**{key: value}).validate()
+
+
+def test_the_summary_says_which_int8_models_have_static_scales_and_why():
+    from textslim.measure.int8_modes import int8_mode_lines
+
+    auto = {"mode": "dynamic", "why": "dynamic: static is +2.00 points below dynamic (accuracy binds)",
+            "validation_accuracy": {"dynamic": 0.8, "static": 0.78}, "batch1_ms": {"dynamic": 1.0, "static": 1.05}}
+    text = "\n".join(int8_mode_lines({"teacher-int8": {"mode": "static"},
+                                      "spread.heavy-int8": {"mode": "dynamic", "auto": auto}}))
+    assert "1 of 2 INT8 models have static activation scales" in text
+    assert "| spread.heavy-int8 | dynamic | 80.00 / 78.00 | 1.000 / 1.050 | static is +2.00 points below dynamic " \
+           "(accuracy binds) |" in text
+    assert "teacher-int8 |" not in text  # chosen by params, not by auto: no row of figures
+    assert int8_mode_lines({}) == []

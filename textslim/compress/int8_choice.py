@@ -1,0 +1,60 @@
+"""quantize.mode: auto, static INT8 where it costs neither accuracy nor speed, dynamic elsewhere (issue 23 part 3).
+
+Dynamic INT8 computes each activation's scale from the whole call's input, so a served text's answer can change with
+the texts batched beside it; static scales, calibrated once, cannot. What static costs depends on the model and the
+data: nothing decided on rotten-tomatoes' spread, for 5% more batch-1 latency (reports/int8-static-spread.md), but
+2.4-3 points on 4 of 6 trec-50 models (reports/int8-static-trec.md). So auto quantizes each model both ways and keeps
+static only where, on the validation split (never test), it is at most `auto_max_drop_points` less accurate than
+dynamic and its batch-1 latency, the two timed interleaved in one process, is at most `auto_max_slowdown` above
+dynamic's.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textslim.forms import ONNX_INT8
+from textslim.inference import load
+from textslim.measure.bench import benchmark
+from textslim.measure.evaluation import predict
+
+log = logging.getLogger(__name__)
+MODES = ("dynamic", "static")
+SCORING_BATCH = 64  # the evaluate stage's default batch: validation accuracy as the select stage will read it
+WARMUP_CALLS = 10
+
+
+def decide(accuracy: dict[str, float], batch1_ms: dict[str, float], max_drop_points: float,
+           max_slowdown: float) -> tuple[str, str]:
+    """(mode, why) from each mode's validation accuracy (a fraction) and batch-1 latency."""
+    # rounded, so that a figure exactly at its limit is within it despite float arithmetic (0.80 - 0.795)
+    drop = round(100 * (accuracy["dynamic"] - accuracy["static"]), 6)
+    slowdown = round(batch1_ms["static"] / batch1_ms["dynamic"] - 1, 6)
+    measured = (f"static is {drop:+.2f} points below dynamic on validation and {slowdown:+.1%} slower at batch 1; "
+                f"the limits are {max_drop_points} points and {max_slowdown:.0%}")
+    if drop > max_drop_points:
+        return "dynamic", f"dynamic: {measured} (accuracy binds)"
+    if slowdown > max_slowdown:
+        return "dynamic", f"dynamic: {measured} (latency binds)"
+    return "static", f"static: {measured}"
+
+
+def compare_modes(folders: dict[str, Path], validation: pd.DataFrame, max_length: int, latency_texts: int,
+                  max_drop_points: float, max_slowdown: float) -> dict:
+    """Score and time the dynamic and static INT8 models in folders (mode -> folder holding the INT8 file) on the
+    validation split, and pick one: {"mode", "why", "validation_accuracy", "batch1_ms", "threads"}."""
+    texts, labels = validation["text"].tolist(), validation["label"].to_numpy()
+    threads = min(2, os.cpu_count() or 1)  # the compare stage's batch-1 figures are at 1 and 2 threads
+    classifiers = {mode: load(ONNX_INT8, folders[mode], max_length, threads) for mode in MODES}
+    accuracy = {mode: float(np.mean(predict(classifiers[mode], texts, SCORING_BATCH) == labels)) for mode in MODES}
+    timed = texts[:latency_texts]
+    timings = benchmark({mode: {threads: classifier} for mode, classifier in classifiers.items()}, timed,
+                        min(WARMUP_CALLS, len(timed)), timed, [1], rounds=0, threads=threads)
+    batch1_ms = {mode: round(timings[mode].batch1_ms_median, 4) for mode in MODES}
+    mode, why = decide(accuracy, batch1_ms, max_drop_points, max_slowdown)
+    log.info("quantize.mode auto chose %s", why)
+    return {"mode": mode, "why": why, "validation_accuracy": {m: round(a, 6) for m, a in accuracy.items()},
+            "batch1_ms": batch1_ms, "threads": threads, "latency_texts": len(timed)}
