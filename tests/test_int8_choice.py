@@ -96,7 +96,6 @@ def test_the_summary_says_which_int8_models_have_static_scales_and_why():
     text = "\n".join(int8_mode_lines({"teacher-int8": {"mode": "static"},
                                       "spread.heavy-int8": {"mode": "dynamic", "auto": auto}}))
     assert "1 of 2 INT8 models have static activation scales" in text
-    assert "| spread.heavy-int8 | dynamic | 80.00 / 78.00 | 1.000 / 1.050 | static is +2.00 points below dynamic " \
-           "(accuracy binds) |" in text
+    assert "| spread.heavy-int8 | dynamic | 80.00 / 78.00 (-2.00) | 1.000 / 1.050 (+5.0%) | accuracy |" in text
     assert "teacher-int8 |" not in text  # chosen by params, not by auto: no row of figures
     assert int8_mode_lines({}) == []
