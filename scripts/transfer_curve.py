@@ -60,8 +60,11 @@ STUDENTS = {
 }
 # Held fixed across every run, whatever params.yaml says: the curve measures what the transfer set buys, so the INT8
 # scheme is the one its first rows ran with (dynamic scales; quantize.mode auto, the pipeline's default since, picks
-# static or dynamic per model on timings that vary run to run).
+# static or dynamic per model on timings that vary run to run), and every row starts from the base row's transfer
+# set and schedule (params.yaml's defaults changed to the dialogue-10k-1epoch row after the curve measured it).
 FIXED = {"quantize.mode": "dynamic"}
+BASE = {"data.unlabelled": [], "data.unlabelled_max": None, "augment.size": 0, "augment.copies": 0,
+        "distill.epochs": 2}
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -131,9 +134,16 @@ def scores(form: dict) -> dict:
             "drift": form.get("drift", {}).get("accuracy"), "size_mb": round(form["size_bytes"] / 1e6, 2)}
 
 
-def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
+def run_params(row: str, student: str, seed: int, chains: list[str], workspace: Path) -> dict:
+    """The workspace's params.yaml with the base row's transfer set, then the row's, student's, FIXED's and the
+    seed's and chains' keys."""
     params = yaml.safe_load((workspace / "params.yaml").read_text())
-    override(params, {**ROWS[row], **STUDENTS[student], **FIXED, "distill.seed": seed, "compress.variants": chains})
+    return override(params, {**BASE, **ROWS[row], **STUDENTS[student], **FIXED, "distill.seed": seed,
+                             "compress.variants": chains})
+
+
+def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
+    params = run_params(row, student, seed, chains, workspace)
     recipe = params["distill"]["students"][0]
     scratch = work / "runs" / f"{row}.{student}.seed{seed}"
     shutil.rmtree(scratch, ignore_errors=True)

@@ -23,13 +23,20 @@ GENEROUS = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slow
 @pytest.mark.parametrize(("accuracy", "ms", "mode", "binds"), [
     ({"dynamic": 0.80, "static": 0.80}, {"dynamic": 1.0, "static": 1.05}, "static", None),
     ({"dynamic": 0.80, "static": 0.795}, {"dynamic": 1.0, "static": 1.10}, "static", None),  # both limits exactly
-    ({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.90}, "dynamic", "accuracy binds"),
-    ({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.20}, "dynamic", "latency binds"),
+    ({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.90}, "dynamic", "accuracy"),
+    ({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.20}, "dynamic", "latency"),
 ])
 def test_static_is_kept_only_within_both_limits(accuracy, ms, mode, binds):
-    chosen, why = decide(accuracy, ms, max_drop_points=0.5, max_slowdown=0.10)
-    assert chosen == mode and why.startswith(mode)
-    assert (binds in why) if binds else "binds" not in why
+    chosen, why, bound = decide(accuracy, ms, max_drop_points=0.5, max_slowdown=0.10)
+    assert chosen == mode and why.startswith(mode) and bound == binds
+    assert (f"{binds} binds" in why) if binds else "binds" not in why
+
+
+def test_the_reason_says_more_or_less_accurate_and_slower_or_faster_as_measured():
+    _, why, _ = decide({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.2}, 0.5, 0.1)
+    assert "static is 1.00 points more accurate than dynamic" in why and "20.0% slower" in why
+    _, why, _ = decide({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.9}, 0.5, 0.1)
+    assert "static is 1.00 points less accurate than dynamic" in why and "10.0% faster" in why
 
 
 def operators(folder) -> set[str]:
@@ -69,7 +76,8 @@ def test_auto_falls_back_to_dynamic_when_static_is_slower_than_the_limit(onnx_di
     monkeypatch.setattr(int8_choice, "benchmark", static_slower)
     cfg = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slowdown=0.10, auto_latency_texts=20)
     record = quantize_folder(onnx_dir, tmp_path / "int8", cfg, TRAIN, seed=0, validation=VALIDATION)
-    assert record["mode"] == "dynamic" and "latency binds" in record["auto"]["why"]
+    assert record["mode"] == "dynamic" and record["auto"]["binds"] == "latency"
+    assert "latency binds" in record["auto"]["why"]
     assert record["auto"]["batch1_ms"] == {"dynamic": 1.0, "static": 1.3}
     assert "DynamicQuantizeLinear" in operators(tmp_path / "int8")  # the graph kept scales its activations per call
 
@@ -91,7 +99,8 @@ def test_a_bad_auto_setting_names_its_key(key, value):
 def test_the_summary_says_which_int8_models_have_static_scales_and_why():
     from textslim.measure.int8_modes import int8_mode_lines
 
-    auto = {"mode": "dynamic", "why": "dynamic: static is +2.00 points below dynamic (accuracy binds)",
+    auto = {"mode": "dynamic", "why": "dynamic: static is 2.00 points less accurate (accuracy binds)",
+            "binds": "accuracy",
             "validation_accuracy": {"dynamic": 0.8, "static": 0.78}, "batch1_ms": {"dynamic": 1.0, "static": 1.05}}
     text = "\n".join(int8_mode_lines({"teacher-int8": {"mode": "static"},
                                       "spread.heavy-int8": {"mode": "dynamic", "auto": auto}}))

@@ -41,7 +41,8 @@ def _tiny_params(csv: Path, teacher: Path, sentence_body: Path, drift: Path) -> 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     # the drift check on another tiny set, its labels named otherwise
     params["drift"].update(source=str(drift), label_map={"good": "pos", "bad": "neg"}, max_texts=40)
-    params["data"].update(source=str(csv), validation_fraction=0.2, test_fraction=0.2)
+    params["data"].update(source=str(csv), validation_fraction=0.2, test_fraction=0.2, unlabelled=[],
+                          unlabelled_max=None)  # the default's 10k dialogue lines would outweigh the tiny data
     params["teacher"].update(model=str(teacher), epochs=1, max_length=32, batch_size=16)
     params["distill"].update(students=STUDENTS, epochs=1, max_length=32, batch_size=16)
     params["first"].update(num_layers=2)

@@ -177,3 +177,18 @@ def test_a_row_that_changes_the_training_schedule_is_reported_but_not_drawn_on_t
     assert curve["texts_taught"].tolist() == [100, 150]  # the 1-epoch row's 110 texts are not a point of the curve
     assert script.on_the_curve("base") and not script.on_the_curve("more-1epoch")
     assert script.override({}, script.ROWS["more-1epoch"]) == {"data": {"unlabelled": ["x"]}, "distill": {"epochs": 1}}
+
+
+def test_every_row_starts_from_the_base_transfer_set_whatever_the_workspace_defaults_to(tmp_path):
+    """params.yaml's defaults took the 1-epoch dialogue row after the curve measured it: the base row must still be the
+    labelled texts alone at 2 epochs, or the curve would compare a row with itself."""
+    script = load_script("transfer_curve")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"data": {"unlabelled": ["builtin:movie-dialogue"], "unlabelled_max": 10000}, "distill": {"epochs": 1},
+         "augment": {"copies": 3}, "quantize": {"mode": "auto"}}))
+    base = script.run_params("base", "spread", 7, ["heavy"], tmp_path)
+    assert base["data"]["unlabelled"] == [] and base["data"]["unlabelled_max"] is None
+    assert base["distill"]["epochs"] == 2 and base["augment"]["copies"] == 0 and base["distill"]["seed"] == 7
+    assert base["quantize"]["mode"] == "dynamic" and base["compress"]["variants"] == ["heavy"]
+    row = script.run_params("dialogue-10k-1epoch", "spread", 7, ["heavy"], tmp_path)
+    assert row["data"]["unlabelled_max"] == 10000 and row["distill"]["epochs"] == 1

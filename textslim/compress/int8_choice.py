@@ -28,24 +28,26 @@ WARMUP_CALLS = 10
 
 
 def decide(accuracy: dict[str, float], batch1_ms: dict[str, float], max_drop_points: float,
-           max_slowdown: float) -> tuple[str, str]:
-    """(mode, why) from each mode's validation accuracy (a fraction) and batch-1 latency."""
+           max_slowdown: float) -> tuple[str, str, str | None]:
+    """(mode, why, binds) from each mode's validation accuracy (a fraction) and batch-1 latency: binds is the limit
+    static missed ("accuracy" or "latency"), None when static is kept."""
     # rounded, so that a figure exactly at its limit is within it despite float arithmetic (0.80 - 0.795)
     drop = round(100 * (accuracy["dynamic"] - accuracy["static"]), 6)
     slowdown = round(batch1_ms["static"] / batch1_ms["dynamic"] - 1, 6)
-    measured = (f"static is {drop:+.2f} points below dynamic on validation and {slowdown:+.1%} slower at batch 1; "
-                f"the limits are {max_drop_points} points and {max_slowdown:.0%}")
+    measured = (f"static is {abs(drop):.2f} points {'less' if drop > 0 else 'more'} accurate than dynamic on "
+                f"validation and {abs(slowdown):.1%} {'slower' if slowdown > 0 else 'faster'} at batch 1; the limits "
+                f"are {max_drop_points} points less accurate and {max_slowdown:.0%} slower")
     if drop > max_drop_points:
-        return "dynamic", f"dynamic: {measured} (accuracy binds)"
+        return "dynamic", f"dynamic: {measured} (accuracy binds)", "accuracy"
     if slowdown > max_slowdown:
-        return "dynamic", f"dynamic: {measured} (latency binds)"
-    return "static", f"static: {measured}"
+        return "dynamic", f"dynamic: {measured} (latency binds)", "latency"
+    return "static", f"static: {measured}", None
 
 
 def compare_modes(folders: dict[str, Path], validation: pd.DataFrame, max_length: int, latency_texts: int,
                   max_drop_points: float, max_slowdown: float) -> dict:
     """Score and time the dynamic and static INT8 models in folders (mode -> folder holding the INT8 file) on the
-    validation split, and pick one: {"mode", "why", "validation_accuracy", "batch1_ms", "threads"}."""
+    validation split, and pick one: {"mode", "why", "binds", "validation_accuracy", "batch1_ms", "threads"}."""
     texts, labels = validation["text"].tolist(), validation["label"].to_numpy()
     threads = min(2, os.cpu_count() or 1)  # the compare stage's batch-1 figures are at 1 and 2 threads
     classifiers = {mode: load(ONNX_INT8, folders[mode], max_length, threads) for mode in MODES}
@@ -54,7 +56,8 @@ def compare_modes(folders: dict[str, Path], validation: pd.DataFrame, max_length
     timings = benchmark({mode: {threads: classifier} for mode, classifier in classifiers.items()}, timed,
                         min(WARMUP_CALLS, len(timed)), timed, [1], rounds=0, threads=threads)
     batch1_ms = {mode: round(timings[mode].batch1_ms_median, 4) for mode in MODES}
-    mode, why = decide(accuracy, batch1_ms, max_drop_points, max_slowdown)
+    mode, why, binds = decide(accuracy, batch1_ms, max_drop_points, max_slowdown)
     log.info("quantize.mode auto chose %s", why)
-    return {"mode": mode, "why": why, "validation_accuracy": {m: round(a, 6) for m, a in accuracy.items()},
+    return {"mode": mode, "why": why, "binds": binds,
+            "validation_accuracy": {m: round(a, 6) for m, a in accuracy.items()},
             "batch1_ms": batch1_ms, "threads": threads, "latency_texts": len(timed)}

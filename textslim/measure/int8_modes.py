@@ -22,7 +22,7 @@ def int8_mode_lines(records: dict[str, dict]) -> list[str]:
                   "(static's extra) | what kept dynamic |", "|:--|:--|:--|:--|:--|"]
         for name, auto in sorted(chosen.items()):
             accuracy, ms = auto["validation_accuracy"], auto["batch1_ms"]
-            binds = auto["why"].rsplit("(", 1)[1].split()[0] if auto["why"].endswith("binds)") else "–"
+            binds = auto.get("binds") or "–"
             lines.append(f"| {name} | {auto['mode']} | {100 * accuracy['dynamic']:.2f} / "
                          f"{100 * accuracy['static']:.2f} ({100 * (accuracy['static'] - accuracy['dynamic']):+.2f}) | "
                          f"{ms['dynamic']:.3f} / {ms['static']:.3f} ({ms['static'] / ms['dynamic'] - 1:+.1%}) | "

@@ -285,8 +285,9 @@ def hardware_lines(summary: dict) -> list[str]:
     if int8:
         lines += ["", "## INT8 accuracy at the batch size it is served at", "",
                   "Dynamic INT8 computes activation scales per call, so a prediction can depend on the texts batched "
-                  "with it. The evaluate stage scores every INT8 form at batch 64 (the table above) and one text per "
-                  "call (the condition its latency is quoted at); flips: test texts predicted differently.", ""]
+                  "with it; static INT8 (the INT8 scales section says which models have it) cannot, so its flips are "
+                  "0. The evaluate stage scores every INT8 form at batch 64 (the table above) and one text per call "
+                  "(the condition its latency is quoted at); flips: test texts predicted differently.", ""]
         lines.append(_table([{
             "model": r["name"], "accuracy, batch 64": f"{100 * r['accuracy']:.2f}",
             "accuracy, batch 1": f"{100 * r['accuracy_batch1']:.2f}",
