@@ -84,7 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--summary", default="metrics/summary.json", help="the pipeline's summary.json to serve")
     parser.add_argument("--root", default=".", help="the repository: models/ and plots/ under it (default: .)")
-    parser.add_argument("--model", default=None, help="model name (default: the summary's best_student)")
+    parser.add_argument("--model", default=None,
+                        help="model name (default: what a request naming none gets: the deploy pick)")
     parser.add_argument("--concurrency", default="1,8,32", help="concurrent clients per row (default: 1,8,32)")
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per row (default: 2000)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests before each row (default: 20)")
@@ -378,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
     for batching in (False, True):
         with served(args, batching) as (url, info):
             names = [m["name"] for m in info.get("models", [])]
-            model = args.model or info.get("best_student")
+            model = args.model or info.get("default_model")
             if model not in names:
                 _fail(f"model {model!r} is not served; served: {', '.join(names)}")
             if not texts:
