@@ -1,6 +1,8 @@
 """The prune stage's recipe on tiny students: vocabulary trimmed, heads and neurons removed, recovery trained, and
 the unstructured fallback for model types structured pruning does not know."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.tiny import make_tiny_model, sentences
 from textslim.compress.student import compress_student
+from textslim.errors import TextslimError
 from textslim.inference import load_torch_model
+from textslim.param_types import build_section
 from textslim.params import PruneParams
 from textslim.students.lstm import BiLstmConfig, BiLstmForSequenceClassification
 from textslim.train.losses import LossWeights
@@ -90,3 +94,34 @@ def test_unknown_model_types_fall_back_to_unstructured():
     assert report["method"] == "unstructured" and report["requested_method"] == "structured"
     assert "not textslim-bilstm" in report["note"]
     assert report["linear_sparsity"] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_extra_vocabulary_keeps_what_its_corpora_use(student, monkeypatch, tmp_path):
+    """prune.extra_vocabulary: a builtin:NAME, a text file, or a list of them; the trimmed vocabulary keeps the entries
+    they tokenize to beside the training texts'."""
+    import textslim.corpora as corpora
+
+    monkeypatch.setitem(corpora.BUILTIN_CORPORA, "news-sentences", lambda: FRAME["text"].tolist()[:32])
+    (tmp_path / "served.txt").write_text("\n".join(FRAME["text"].tolist()[32:]) + "\n")
+    model, tokenizer = student
+    few = {**SPLITS, "train": FRAME.head(4)}  # a handful of training texts: most of the vocabulary goes unused
+    sizes = {}
+    for extra in (None, "builtin:news-sentences", str(tmp_path / "served.txt"),
+                  ["builtin:news-sentences", str(tmp_path / "served.txt")]):
+        cfg = build_section(PruneParams, {"method": "none", "extra_vocabulary": extra}, "prune")
+        cfg.validate()
+        _, _, report = compress_student(copy.deepcopy(model), tokenizer, few, LOGITS, cfg, KD, max_length=24, seed=0)
+        sizes[str(extra)] = report["vocabulary"]["vocab_after"]
+    _, _, whole = compress_student(copy.deepcopy(model), tokenizer, SPLITS, LOGITS, PruneParams(method="none"), KD,
+                                   max_length=24, seed=0)
+    both = sizes[str(["builtin:news-sentences", str(tmp_path / "served.txt")])]
+    assert sizes["None"] < sizes["builtin:news-sentences"] <= both == whole["vocabulary"]["vocab_after"]
+    assert sizes["None"] < sizes[str(tmp_path / "served.txt")] <= both
+
+
+def test_extra_vocabulary_names_an_unknown_builtin(student):
+    model, tokenizer = student
+    cfg = PruneParams(method="none", extra_vocabulary="builtin:nope")
+    cfg.validate()  # the name is checked where the corpus is read
+    with pytest.raises(TextslimError, match=r"prune.extra_vocabulary: unknown built-in 'builtin:nope'.*news"):
+        compress_student(model, tokenizer, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)

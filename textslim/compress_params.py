@@ -28,7 +28,9 @@ class PruneParams:
     # it was before pruning (CoFi's layer distillation), added to the recovery's KD loss; 0: the teacher's logits only
     recovery_hidden_weight: float = 0.0
     vocabulary: str = "training"  # training: keep the tokens the training texts use (+ single characters); full
-    extra_vocabulary: str | None = None  # a text file, one text per line, whose tokens are kept too
+    # text files (one text per line) or built-in corpora (builtin:news-sentences) whose tokens are kept too: one or
+    # a list
+    extra_vocabulary: str | tuple[str, ...] | None = None
 
     def validate(self) -> None:
         check_param(self.method in PRUNE_METHODS, "prune.method", f"one of {', '.join(PRUNE_METHODS)}", self.method)
@@ -42,8 +44,16 @@ class PruneParams:
                     self.recovery_hidden_weight)
         check_param(self.vocabulary in VOCABULARIES, "prune.vocabulary", f"one of {', '.join(VOCABULARIES)}",
                     self.vocabulary)
-        check_param(self.extra_vocabulary is None or Path(self.extra_vocabulary).is_file(), "prune.extra_vocabulary",
-                    "null or an existing text file (one text per line)", self.extra_vocabulary)
+        for source in self.extra_vocabularies:  # a built-in's name is checked where it is read (textslim.corpora)
+            check_param(source.startswith("builtin:") or Path(source).is_file(), "prune.extra_vocabulary",
+                        "null, an existing text file (one text per line), a builtin: corpus, or a list of them",
+                        self.extra_vocabulary)
+
+    @property
+    def extra_vocabularies(self) -> tuple[str, ...]:
+        """prune.extra_vocabulary as a tuple, whichever form params gave it in."""
+        extra = self.extra_vocabulary
+        return () if extra is None else (extra,) if isinstance(extra, str) else extra
 
 
 _VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]+")

@@ -27,7 +27,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
             return None
-        annotation = next(a for a in options if a is not type(None))
+        kinds = [a for a in options if a is not type(None)]
+        # `str | tuple[str, ...]`: a YAML list takes the tuple, anything else the first type
+        annotation = next((a for a in kinds if typing.get_origin(a) is tuple and isinstance(value, list | tuple)),
+                          kinds[0])
         origin = typing.get_origin(annotation)
     if origin is dict:
         check_param(isinstance(value, dict), key, "a mapping", value)

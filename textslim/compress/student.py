@@ -19,6 +19,7 @@ from textslim.atomic import write_json
 from textslim.compress.structured import encoder_layers, importance_scores, prune_structured
 from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
 from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
+from textslim.corpora import read_texts
 from textslim.forms import SIDE_REPORTS, read_student_record, write_student_record
 from textslim.inference import load_torch_model
 from textslim.params import Params, PruneParams, TrainParams
@@ -29,8 +30,15 @@ log = logging.getLogger(__name__)
 TRANSFORMER_TYPES = ("bert", "mpnet")  # the encoders head/neuron surgery and vocabulary trimming apply to
 
 
-def _extra_texts(path: str | None) -> list[str]:
-    return [] if path is None else [line for line in Path(path).read_text().splitlines() if line.strip()]
+def _extra_texts(sources: tuple[str, ...]) -> list[str]:
+    """prune.extra_vocabulary's texts: each built-in corpus's, each text file's lines."""
+    texts = []
+    for source in sources:
+        if source.startswith("builtin:"):
+            texts += read_texts(source, "text", "prune.extra_vocabulary")
+        else:
+            texts += [line for line in Path(source).read_text().splitlines() if line.strip()]
+    return texts
 
 
 def recover(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
@@ -76,7 +84,7 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
         before = tokenizer
         texts = splits["train"]["text"].tolist()
         model, tokenizer, report["vocabulary"] = trim_vocabulary(model, tokenizer, texts,
-                                                                 _extra_texts(cfg.extra_vocabulary), max_length)
+                                                                 _extra_texts(cfg.extra_vocabularies), max_length)
         kept = before.convert_tokens_to_ids(list(tokenizer.get_vocab()))  # the kept entries' ids before trimming
         # Such texts are spelled out in smaller pieces than before: what trimming can cost is measured on them.
         for split in ("validation", "test"):

@@ -93,11 +93,22 @@ def trimmed_tokenizer(tokenizer, kept: list[int]):
 def trim_vocabulary(model, tokenizer, texts: list[str], extra_texts: Iterable[str] = (),
                     max_length: int | None = None) -> tuple[nn.Module, object, dict]:
     """Slice the model's word embeddings (in place) and the tokenizer to the ids texts and extra_texts use."""
+    corpus = list(texts) + list(extra_texts)
+    model, trimmed, report = trim_to_ids(model, tokenizer, kept_token_ids(tokenizer, corpus, max_length))
+    report["texts"] = len(corpus)
+    log.info("vocabulary trimmed from %d to %d entries (%d texts): embeddings %.2fM -> %.2fM parameters",
+             report["vocab_before"], report["vocab_after"], len(corpus), report["embedding_params_before"] / 1e6,
+             report["embedding_params_after"] / 1e6)
+    return model, trimmed, report
+
+
+def trim_to_ids(model, tokenizer, kept_ids: Iterable[int]) -> tuple[nn.Module, object, dict]:
+    """Slice the model's word embeddings (in place) and the tokenizer to kept_ids and the config's special ids."""
     if model.get_output_embeddings() is not None:
         raise TextslimError("vocabulary trimming supports classifiers only; this model has a vocabulary-sized "
                             "output layer")
-    config, corpus = model.config, list(texts) + list(extra_texts)
-    kept = set(kept_token_ids(tokenizer, corpus, max_length))
+    config = model.config
+    kept = set(kept_ids)
     kept |= {getattr(config, key) for key in CONFIG_TOKEN_IDS if getattr(config, key, None) is not None}
     kept = sorted(kept)
     new_id = {old: new for new, old in enumerate(kept)}
@@ -126,8 +137,5 @@ def trim_vocabulary(model, tokenizer, texts: list[str], extra_texts: Iterable[st
 
     trimmed = trimmed_tokenizer(tokenizer, kept)
     report = {"vocab_before": before, "vocab_after": len(kept), "embedding_params_before": old.weight.numel(),
-              "embedding_params_after": new.weight.numel(), "texts": len(corpus)}
-    log.info("vocabulary trimmed from %d to %d entries (%d texts): embeddings %.2fM -> %.2fM parameters",
-             before, len(kept), report["texts"], report["embedding_params_before"] / 1e6,
-             report["embedding_params_after"] / 1e6)
+              "embedding_params_after": new.weight.numel()}
     return model, trimmed, report
