@@ -47,8 +47,8 @@ def main() -> None:
     chains = {name: evaluated[name] for name in params.compress.chains(params.distill.students)}
     # A recipe's note reads its distilled figures and, for INT8, its last variant's (by default the heaviest).
     last = params.compress.variants[-1]
-    students = {s: {**evaluated[s], "forms": {**evaluated[f"{s}.{last}"]["forms"], **evaluated[s]["forms"]},
-                    "int8_name": f"{s}.{last}-int8"} for s in params.distill.students}
+    students = {s: {**evaluated[s], "forms": {**evaluated[f"{s}.{last}"]["forms"], **evaluated[s]["forms"]}}
+                for s in params.distill.students}
     baseline = read_json(metrics_dir / "baseline.json")
     int8_records = {"teacher-int8": read_json(metrics_dir / "teacher-deployed.json").get("quantize"),
                     **{f"{name}-int8": metrics.get("quantize") for name, metrics in chains.items()}}

@@ -136,7 +136,8 @@ def recipe_notes(students: dict[str, dict], teacher_accuracy: float) -> list[str
 
 def describe_prune(cfg) -> str:
     """The prune stage's settings in a few words, for the report's header."""
-    vocabulary = ", vocabulary trimmed to the training texts" if cfg.vocabulary == "training" else ""
+    extra = " and " + ", ".join(f"`{source}`" for source in cfg.extra_vocabularies) if cfg.extra_vocabularies else ""
+    vocabulary = f", vocabulary trimmed to what the transfer texts{extra} use" if cfg.vocabulary == "training" else ""
     if cfg.method == "structured":
         return (f"structured (heads −{cfg.head_fraction:.0%}, FFN −{cfg.ffn_fraction:.0%}{vocabulary}, "
                 f"{cfg.recovery_epochs} recovery epoch(s); unstructured {cfg.amount:g} where it does not apply)")

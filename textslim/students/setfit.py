@@ -97,12 +97,11 @@ def _note(name: str, metrics: dict, teacher_accuracy: float) -> str:
     unlabelled = recipe["unlabelled_texts"] + recipe.get("transfer_unlabelled_texts", 0)  # few-shot: the prepared ones
     few = recipe["few_shot"]["test"]["accuracy"]
     distilled, int8 = forms["distilled-fp32"]["accuracy"], forms["onnx-int8"]["accuracy"]
-    int8_name = metrics.get("int8_name", "INT8")  # the chain the report quotes (its last variant's)
     gap = teacher_accuracy - few
     closed = f"closes {(distilled - few) / gap:.0%} of the gap" if gap > 0 else "starts at or above the teacher"
     return (f"- `{name}`: SetFit on {recipe['labelled_texts']} labelled texts ({recipe['shots_per_class']} per class) "
             f"scores {100 * few:.2f}% before distillation; distilled on {unlabelled:,} unlabelled "
-            f"texts it scores {100 * distilled:.2f}% ({100 * int8:.2f}% as {int8_name}): distillation {closed} to the "
+            f"texts it scores {100 * distilled:.2f}% ({100 * int8:.2f}% as INT8): distillation {closed} to the "
             f"teacher's {100 * teacher_accuracy:.2f}%.")
 
 
