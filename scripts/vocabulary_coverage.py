@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from transformers import AutoTokenizer
 
 from textslim.compress.vocab import kept_token_ids, trim_to_ids, uncovered_fraction
 from textslim.corpora import BUILTIN_CORPORA
@@ -22,7 +23,7 @@ from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
 from textslim.forms import read_student_record
 from textslim.inference import TorchClassifier, load_torch_model
-from textslim.measure.evaluation import predict
+from textslim.measure.evaluation import evaluate_classifier
 from textslim.params import load_params
 
 FULL = "(nothing trimmed)"
@@ -48,10 +49,6 @@ def kept_sets(tokenizer, train: list[str], unlabelled: list[str], max_length: in
     return rows
 
 
-def accuracy(classifier, frame: pd.DataFrame, batch_size: int) -> float:
-    return float((predict(classifier, frame["text"].tolist(), batch_size) == frame["label"].to_numpy()).mean())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", nargs="+", type=Path,
@@ -66,12 +63,12 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    splits, _ = read_prepared(args.data)
+    splits, labels = read_prepared(args.data)
     scored = {"validation": splits["validation"], "test": splits["test"],
               "drift": pd.read_parquet(args.drift / "texts.parquet")}
     unlabelled = pd.read_parquet(args.unlabelled / "texts.parquet")["text"].tolist()
     models = {path.name: load_torch_model(path) for path in args.students}
-    tokenizer = TorchClassifier(args.students[0], None, model=models[args.students[0].name]).tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(args.students[0])
     max_length = read_student_record(args.students[0])["max_length"]
     hidden = {name: model.get_input_embeddings().embedding_dim for name, model in models.items()}
 
@@ -89,7 +86,8 @@ def main() -> None:
                 trimmed, tokens, _ = trim_to_ids(trimmed, tokenizer, kept)
             classifier = TorchClassifier(args.students[0], max_length, model=trimmed, tokenizer=tokens)
             for split, frame in scored.items():
-                row[f"{student} {split}"] = accuracy(classifier, frame, params.evaluate.batch_size)
+                row[f"{student} {split}"] = evaluate_classifier(classifier, frame, labels,
+                                                                params.evaluate.batch_size)["accuracy"]
         rows.append(row)
         print(f"{name}: {len(kept)} entries", flush=True)
     table = pd.DataFrame(rows)
