@@ -188,3 +188,84 @@ def test_products_differ_only_for_full_range_int8_weights_across_vnni(weights, r
 def test_reduce_range_on_a_preset_without_it_names_the_ones_that_have_it(preset):
     with pytest.raises(TextslimError, match=f"reduce_range: optimum's {preset} preset .* avx2 and avx512"):
         quantization_config(preset, reduce_range=True)
+
+
+def test_4bit_embeddings_shrink_the_model_and_keep_its_predictions(exported, tmp_path):
+    """quantize.embedding_bits 4: every embedding table becomes GatherBlockQuantized (nothing else changes kind),
+    the file shrinks, the predictions stay the INT8 model's, and optimum loads the folder the way a user would."""
+    import onnx
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    from textslim.compress.embedding_bits import embedding_gathers
+    from textslim.compress.quantize import quantize_folder
+    from textslim.params import QuantizeParams
+
+    onnx_dir, int8_dir = exported
+    tables = embedding_gathers(onnx.load(str(onnx_dir / "model.onnx")))
+    assert sorted(name.split("/")[-2] for name in tables) == [
+        "position_embeddings", "token_type_embeddings", "word_embeddings"]
+    cfg = QuantizeParams(preset="avx2", mode="dynamic", embedding_bits=4, embedding_block_size=16)
+    record = quantize_folder(onnx_dir, tmp_path, cfg)
+    assert record["embeddings"] == "4-bit, a scale and zero point per 16 numbers"
+    graph = onnx.load(str(tmp_path / "model_quantized.onnx")).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("GatherBlockQuantized") == 3 and "MatMulInteger" in ops
+    assert not embedding_gathers(onnx.load(str(tmp_path / "model_quantized.onnx")))
+    assert (tmp_path / "model_quantized.onnx").stat().st_size < (int8_dir / "model_quantized.onnx").stat().st_size
+    int8 = OnnxClassifier(int8_dir, "model_quantized.onnx", 32).logits(TEXTS)
+    four = OnnxClassifier(tmp_path, "model_quantized.onnx", 32).logits(TEXTS)
+    margin = np.abs(int8[:, 0] - int8[:, 1])
+    confident = margin > np.percentile(margin, 20)
+    assert (int8.argmax(-1) == four.argmax(-1))[confident].mean() >= 0.9
+    optimum_model = ORTModelForSequenceClassification.from_pretrained(tmp_path, file_name="model_quantized.onnx")
+    encoded = optimum_model_inputs(tmp_path, TEXTS[:4])
+    # the same batch both ways: dynamic INT8 scales its activations per call
+    same_batch = OnnxClassifier(tmp_path, "model_quantized.onnx", 32).logits(TEXTS[:4])
+    assert np.allclose(optimum_model(**encoded).logits.numpy(), same_batch, atol=1e-5)
+
+
+def optimum_model_inputs(folder, texts):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)(texts, padding=True, truncation=True, max_length=32,
+                                                 return_tensors="pt")
+
+
+def test_4bit_embeddings_need_an_embedding_table(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from textslim.compress.embedding_bits import embeddings_to_4bit
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "no-tables",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(tmp_path / "model_quantized.onnx"))
+    with pytest.raises(TextslimError, match="quantize.embedding_bits = 4: .* has no embedding table"):
+        embeddings_to_4bit(tmp_path / "model_quantized.onnx", 32)
+
+
+def test_4bit_embeddings_on_a_graph_from_an_older_opset(tmp_path):
+    """A graph exported below opset 21 whose ops changed form on the way (ReduceL2's axes: an attribute at 17, an input
+    from 18) is converted, not relabelled, before its table goes to 4 bits: ONNX Runtime loads it and it computes
+    what it did."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from textslim.compress.embedding_bits import copy_at_opset, embeddings_to_4bit
+
+    table = np.random.default_rng(0).normal(size=(16, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embeddings/Gather"),
+         helper.make_node("ReduceL2", ["rows"], ["norms"], axes=[1], keepdims=1)], "old-opset",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("norms", TensorProto.FLOAT, ["n", 1])],
+        [numpy_helper.from_array(table, "table")])
+    (tmp_path / "onnx").mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "onnx/model.onnx"))
+    converted = copy_at_opset(tmp_path / "onnx", tmp_path / "converted")
+    assert embeddings_to_4bit(converted / "model.onnx", 16) == 1
+    ids = np.arange(16, dtype=np.int64)
+    norms = ort.InferenceSession(str(converted / "model.onnx")).run(None, {"ids": ids})[0][:, 0]
+    assert np.allclose(norms, np.linalg.norm(table, axis=1), rtol=0.05)

@@ -35,6 +35,8 @@ def test_repository_params_are_valid():
     ("distill.students", ["first", "first"], "distill.students = ['first', 'first']"),
     ("distill.students", [], "distill.students"),
     ("quantize.preset", "avx1024", "quantize.preset = 'avx1024'"),
+    ("quantize.embedding_bits", 2, "quantize.embedding_bits = 2"),
+    ("quantize.embedding_block_size", 24, "quantize.embedding_block_size = 24"),
     ("prune.amount", 1.0, "prune.amount = 1.0"),
     ("prune.amount", -0.1, "prune.amount = -0.1"),
     ("distill.alpha", 1.5, "distill.alpha = 1.5"),

@@ -59,3 +59,9 @@ def test_an_empty_seed_list_names_the_param(monkeypatch, capsys):
 def test_students_further_apart_than_their_spread_are_not_named():
     rows = [_row(1, 0.80, 0.70), _row(2, 0.81, 0.71, rev="x2"), _row(3, 0.82, 0.72, rev="x3")]
     assert within_spread(aggregate(runs_from_exp_show(rows))) == []
+
+
+def test_one_seed_claims_nothing_about_seed_noise():
+    stats = aggregate(runs_from_exp_show([_row(42, 0.79, 0.81)]))
+    report = seeds_markdown(stats, [42])
+    assert "One seed: no sd yet" in report and "differs by more than" not in report

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from textslim.atomic import write_json
+from textslim.compress.embedding_bits import copy_at_opset, embeddings_to_4bit
 from textslim.compress.int8_choice import MODES, compare_modes
 from textslim.cpu import describe_cpu, int8_path
 from textslim.errors import TextslimError
@@ -38,9 +39,10 @@ def resolve_preset(preset: str) -> str:
 
 
 def quantization_config(preset: str, *, is_static: bool = False, per_channel: bool = False,
-                        reduce_range: bool = False):
+                        reduce_range: bool = False, embeddings: bool = True):
     """optimum's QuantizationConfig for a preset ("auto" resolved on this CPU); reduce_range quantizes weights to 7
-    bits, which keeps ONNX Runtime's u8 x s8 kernel from saturating on CPUs without VNNI."""
+    bits, which keeps ONNX Runtime's u8 x s8 kernel from saturating on CPUs without VNNI. embeddings=False leaves the
+    Gathers (embedding tables) in float, for textslim.compress.embedding_bits to take to 4 bits."""
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
     chosen = resolve_preset(preset)
@@ -48,12 +50,15 @@ def quantization_config(preset: str, *, is_static: bool = False, per_channel: bo
         raise TextslimError(f"reduce_range: optimum's {chosen} preset has no such option; it has "
                             f"{' and '.join(REDUCE_RANGE_PRESETS)} only")
     extra = {"reduce_range": True} if reduce_range else {}
-    return getattr(AutoQuantizationConfig, chosen)(is_static=is_static, per_channel=per_channel, **extra)
+    config = getattr(AutoQuantizationConfig, chosen)(is_static=is_static, per_channel=per_channel, **extra)
+    if not embeddings:
+        config.operators_to_quantize = [op for op in config.operators_to_quantize if op != "Gather"]
+    return config
 
 
 def operand_types(config) -> dict:
     """The integer types a quantization config gives the integer GEMMs' operands (activations, weights), read from the
-    config itself; embedding tables (Gather) are quantized apart, as uint8 in every preset."""
+    config itself; embedding tables (Gather) are quantized apart: uint8 in every preset, or 4-bit (embedding_bits)."""
     return {"activations": TYPE_NAMES[config.activations_dtype.name], "weights": TYPE_NAMES[config.weights_dtype.name],
             "reduce_range": bool(config.reduce_range)}
 
@@ -64,16 +69,23 @@ def operands_label(operands: dict) -> str:
     return f"{operands['activations']} x {operands['weights']}{seven_bits}"
 
 
+def embeddings_label(cfg: QuantizeParams) -> str:
+    """How a quantize config stores the embedding tables, as quantize.json and the reports say it."""
+    if cfg.embedding_bits == 8:
+        return "uint8, one scale per table"
+    return f"4-bit, a scale and zero point per {cfg.embedding_block_size} numbers"
+
+
 def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool,
-                     reduce_range: bool = False) -> Path:
-    """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and Gather (embeddings).
+                     reduce_range: bool = False, embeddings: bool = True) -> Path:
+    """Write out_dir/model_quantized.onnx: INT8 weights for MatMul and (unless embeddings=False) Gather (embeddings).
 
     per_channel gives each output channel of a weight its own scale instead of one per tensor; scripts/int8_schemes.py
     measures what that buys (accuracy) and costs (latency) on one exported student."""
     from optimum.onnxruntime import ORTQuantizer
 
     chosen = resolve_preset(preset)
-    config = quantization_config(chosen, per_channel=per_channel, reduce_range=reduce_range)
+    config = quantization_config(chosen, per_channel=per_channel, reduce_range=reduce_range, embeddings=embeddings)
     log.info("quantizing with the %s preset%s", chosen, ", 7-bit weights" if reduce_range else "")
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     quantizer.quantize(save_dir=str(out_dir), quantization_config=config)
@@ -81,7 +93,7 @@ def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, 
 
 
 def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool, texts: list[str],
-                    max_length: int) -> Path:
+                    max_length: int, embeddings: bool = True) -> Path:
     """Write out_dir/model_quantized.onnx with fixed activation scales: optimum's minmax calibration over `texts`,
     one text per calibration call (the serving condition).
 
@@ -100,7 +112,7 @@ def quantize_static(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, p
     inputs = [i.name for i in ort.InferenceSession(str(onnx_dir / "model.onnx")).get_inputs()]
     encoded = AutoTokenizer.from_pretrained(onnx_dir)(texts, truncation=True, max_length=max_length)
     dataset = Dataset.from_dict({name: encoded[name] for name in inputs})
-    config = quantization_config(chosen, is_static=True, per_channel=per_channel)
+    config = quantization_config(chosen, is_static=True, per_channel=per_channel, embeddings=embeddings)
     log.info("quantizing with the %s preset, static scales from %d texts", chosen, len(texts))
     quantizer = ORTQuantizer.from_pretrained(str(onnx_dir), file_name="model.onnx")
     with tempfile.TemporaryDirectory(prefix="textslim-calibrate-") as tmp:
@@ -126,12 +138,19 @@ def quantize_folder(onnx_dir: str | Path, out_dir: str | Path, cfg: QuantizePara
     calibration = (pd.Series(train_texts).sample(min(cfg.calibration_texts, len(train_texts)), random_state=seed)
                    .tolist() if train_texts else [])
 
+    int8_tables = cfg.embedding_bits == 8
+
     def quantize_as(mode: str, folder: Path) -> None:
-        if mode == "static":
-            quantize_static(onnx_dir, folder, preset, per_channel=cfg.per_channel, texts=calibration,
-                            max_length=read_student_record(onnx_dir)["max_length"])
-        else:
-            quantize_dynamic(onnx_dir, folder, preset, per_channel=cfg.per_channel, reduce_range=reduce_range)
+        with tempfile.TemporaryDirectory(prefix="textslim-opset-") as tmp:
+            source = onnx_dir if int8_tables else copy_at_opset(onnx_dir, tmp)
+            if mode == "static":
+                quantize_static(source, folder, preset, per_channel=cfg.per_channel, texts=calibration,
+                                max_length=read_student_record(onnx_dir)["max_length"], embeddings=int8_tables)
+            else:
+                quantize_dynamic(source, folder, preset, per_channel=cfg.per_channel, reduce_range=reduce_range,
+                                 embeddings=int8_tables)
+        if not int8_tables:
+            embeddings_to_4bit(folder / "model_quantized.onnx", cfg.embedding_block_size)
         write_model_files(onnx_dir, folder)
 
     choice = None
@@ -152,7 +171,8 @@ def quantize_folder(onnx_dir: str | Path, out_dir: str | Path, cfg: QuantizePara
         quantize_as(mode, out_dir)
     record = {"preset": preset, "requested": cfg.preset, "mode": mode, "requested_mode": cfg.mode,
               **operand_types(quantization_config(preset, reduce_range=reduce_range)),
-              "scales": "per-channel" if cfg.per_channel else "per-tensor", "cpu": describe_cpu(),
+              "scales": "per-channel" if cfg.per_channel else "per-tensor", "embeddings": embeddings_label(cfg),
+              "cpu": describe_cpu(),
               **({"auto": choice} if choice else {})}
     write_json(out_dir / SIDE_REPORTS["quantize"], record)
     return record

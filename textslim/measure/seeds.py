@@ -84,7 +84,9 @@ def seeds_markdown(stats: pd.DataFrame, seeds: list[int]) -> str:
              "(top-level `seed`). Each run's compare stage timed its own variants, so the speed-up's sd includes the "
              "machine's drift between runs. Test split; sd is the sample standard deviation.", "", table, ""]
     close = within_spread(stats)
-    if close:
+    if len(seeds) < 2:
+        lines += ["One seed: no sd yet, so nothing here tells which differences between students are seed noise."]
+    elif close:
         lines += ["INT8 students whose accuracies differ by less than their spread over seeds (the ranking between "
                   "them is noise):", ""]
         lines += [f"- `{a}` vs `{b}`: {100 * gap:.2f} points apart, sd up to {100 * sd:.2f}"
