@@ -42,10 +42,27 @@ def test_the_line_names_the_fastest_that_dominates_or_the_closest_that_does_not(
     assert "(no variant is both faster and smaller)" in dominance_line([TEACHER, TEACHER_INT8, SLOWER])
 
 
+def test_the_target_line_asks_for_twice_as_fast_and_twice_as_small():
+    """FULL dominates teacher-int8, but at 2.1x faster and 1.6x smaller it misses the 2x/2x target: the target line
+    says no and names the most accurate variant that is light enough (SPREAD), however far below it is."""
+    assert dominates(FULL, TEACHER_INT8, ratio=1.5) and not dominates(FULL, TEACHER_INT8, ratio=2.0)
+    assert dominates({**FULL, "size_mb": 11.0}, TEACHER_INT8, ratio=2.0)  # exactly 2x smaller counts
+    line = dominance_line([TEACHER, TEACHER_INT8, SPREAD, FULL], ratio=2.0)
+    assert line.startswith("Dominates teacher-int8 at the target (no more than 0.5 points less accurate, ≥2× faster "
+                           "and ≥2× smaller): **no**")
+    assert "`spread-int8`, is -3.00 points from it" in line
+    assert dominance_line([TEACHER, TEACHER_INT8, {**FULL, "size_mb": 11.0}], ratio=2.0).endswith(
+        "**yes**: `spread.full-int8` (-0.30 points, 2.1× faster, 2.0× smaller).")
+    assert dominance_line([TEACHER, TEACHER_INT8, FULL], ratio=2.0).endswith(
+        "(no variant is ≥2× faster and ≥2× smaller).")
+
+
 def test_the_lead_marks_teacher_int8_and_tfidf_on_the_frontier_or_not():
     lines = frontier_lines([TEACHER, TEACHER_INT8, TFIDF, SPREAD, SLOWER])
     text = "\n".join(lines)
     assert lines[0] == "## The frontier" and "Accuracy against batch-1 ms:" in text and "Accuracy against MB" in text
+    assert lines[2].startswith("Dominates teacher-int8 (") and lines[4].startswith("Dominates teacher-int8 at the "
+                                                                                   "target (")
     assert "| teacher-int8 (teacher-int8, the one-line alternative) | yes" in text
     assert "tfidf-logreg (TF-IDF, the floor)" in text
     assert not any(line.startswith("| setfit-int8") for line in text.splitlines())  # off both frontiers
