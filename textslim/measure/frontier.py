@@ -59,8 +59,8 @@ def dominance_line(rows: list[dict], ratio: float = 1.0) -> str:
 
 
 def frontier_lines(rows: list[dict]) -> list[str]:
-    """reports/summary.md's lead: the two frontiers as tables (teacher-int8 and TF-IDF marked, on it or not) and the
-    dominance line."""
+    """reports/summary.md's lead: the two dominance lines (any lighter, and at TARGET_RATIO) and the two frontiers as
+    tables (teacher-int8 and TF-IDF marked, on it or not)."""
     lines = ["## The frontier", "", dominance_line(rows), "", dominance_line(rows, TARGET_RATIO), ""]
     for axis, label in AXES.items():
         points = on_frontier(rows, axis)
