@@ -1,5 +1,6 @@
 """quantize.mode: auto: each model quantized dynamic and static, static kept where on validation it costs at most
-auto_max_drop_points of accuracy and auto_max_slowdown of batch-1 latency (issue 23 part 3)."""
+auto_max_drop_points of accuracy, auto_max_slowdown of batch-1 latency and auto_max_growth of file size (issue 23
+part 3)."""
 
 import numpy as np
 import pytest
@@ -17,26 +18,39 @@ from textslim.params import QuantizeParams
 
 TRAIN = sentences(64, seed=3)["text"].tolist()
 VALIDATION = sentences(40, seed=5).assign(label=lambda f: f["label"].map(LABELS.index))
-GENEROUS = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slowdown=100.0, auto_latency_texts=20)
+GENEROUS = QuantizeParams(mode="auto", auto_max_drop_points=100.0, auto_max_slowdown=100.0,
+                          auto_max_growth=100.0, auto_latency_texts=20)
 
 
-@pytest.mark.parametrize(("accuracy", "ms", "mode", "binds"), [
-    ({"dynamic": 0.80, "static": 0.80}, {"dynamic": 1.0, "static": 1.05}, "static", None),
-    ({"dynamic": 0.80, "static": 0.795}, {"dynamic": 1.0, "static": 1.10}, "static", None),  # both limits exactly
-    ({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.90}, "dynamic", "accuracy"),
-    ({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.20}, "dynamic", "latency"),
+SAME_SIZE = {"dynamic": 10.0, "static": 10.0}
+
+
+@pytest.mark.parametrize(("accuracy", "ms", "mb", "mode", "binds"), [
+    ({"dynamic": 0.80, "static": 0.80}, {"dynamic": 1.0, "static": 1.05}, SAME_SIZE, "static", None),
+    # every limit exactly
+    ({"dynamic": 0.80, "static": 0.795}, {"dynamic": 1.0, "static": 1.10}, {"dynamic": 2.0, "static": 2.1}, "static",
+     None),
+    ({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.90}, SAME_SIZE, "dynamic", "accuracy"),
+    ({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.20}, SAME_SIZE, "dynamic", "latency"),
+    # a BiLSTM's static graph keeps its LSTM weights in fp32
+    ({"dynamic": 0.80, "static": 0.80}, {"dynamic": 1.0, "static": 1.0}, {"dynamic": 1.4, "static": 2.1}, "dynamic",
+     "size"),
 ])
-def test_static_is_kept_only_within_both_limits(accuracy, ms, mode, binds):
-    chosen, why, bound = decide(accuracy, ms, max_drop_points=0.5, max_slowdown=0.10)
+def test_static_is_kept_only_within_every_limit(accuracy, ms, mb, mode, binds):
+    chosen, why, bound = decide(accuracy, ms, mb, max_drop_points=0.5, max_slowdown=0.10, max_growth=0.05)
     assert chosen == mode and why.startswith(mode) and bound == binds
     assert (f"{binds} binds" in why) if binds else "binds" not in why
 
 
-def test_the_reason_says_more_or_less_accurate_and_slower_or_faster_as_measured():
-    _, why, _ = decide({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.2}, 0.5, 0.1)
+def test_the_reason_says_more_or_less_accurate_slower_or_faster_and_larger_or_smaller_as_measured():
+    _, why, _ = decide({"dynamic": 0.80, "static": 0.81}, {"dynamic": 1.0, "static": 1.2},
+                       {"dynamic": 1.4, "static": 2.1}, 0.5, 0.1, 0.05)
     assert "static is 1.00 points more accurate than dynamic" in why and "20.0% slower" in why
-    _, why, _ = decide({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.9}, 0.5, 0.1)
+    assert "50.0% larger on disk" in why
+    _, why, _ = decide({"dynamic": 0.80, "static": 0.79}, {"dynamic": 1.0, "static": 0.9},
+                       {"dynamic": 2.0, "static": 1.9}, 0.5, 0.1, 0.05)
     assert "static is 1.00 points less accurate than dynamic" in why and "10.0% faster" in why
+    assert "5.0% smaller on disk" in why
 
 
 def operators(folder) -> set[str]:
@@ -62,6 +76,7 @@ def test_auto_keeps_static_when_it_costs_nothing_and_records_both_modes(onnx_dir
                                                                                                        "static"}
     assert all(0 <= a <= 1 for a in auto["validation_accuracy"].values())
     assert all(ms > 0 for ms in auto["batch1_ms"].values()) and auto["latency_texts"] == 20
+    assert auto["size_mb"]["static"] > 0 and auto["size_mb"]["dynamic"] > 0
     # what was kept is the static graph: a text's answer does not depend on the texts batched with it
     assert "DynamicQuantizeLinear" not in operators(tmp_path / "int8")
     kept = OnnxClassifier(tmp_path / "int8", "model_quantized.onnx", 32)
@@ -90,7 +105,8 @@ def test_auto_without_a_validation_split_is_one_line(onnx_dir, tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("auto_max_drop_points", -1.0), ("auto_max_slowdown", -0.1),
-                                            ("auto_latency_texts", 0), ("mode", "fastest")])
+                                            ("auto_max_growth", -0.01), ("auto_latency_texts", 0),
+                                            ("mode", "fastest")])
 def test_a_bad_auto_setting_names_its_key(key, value):
     with pytest.raises(TextslimError, match=f"quantize.{key}"):
         QuantizeParams(**{key: value}).validate()
@@ -102,9 +118,15 @@ def test_the_summary_says_which_int8_models_have_static_scales_and_why():
     auto = {"mode": "dynamic", "why": "dynamic: static is 2.00 points less accurate (accuracy binds)",
             "binds": "accuracy",
             "validation_accuracy": {"dynamic": 0.8, "static": 0.78}, "batch1_ms": {"dynamic": 1.0, "static": 1.05}}
+    lstm = {**auto, "binds": "size", "validation_accuracy": {"dynamic": 0.8, "static": 0.8},
+            "size_mb": {"dynamic": 1.1, "static": 1.79}}
     text = "\n".join(int8_mode_lines({"teacher-int8": {"mode": "static"},
-                                      "spread.heavy-int8": {"mode": "dynamic", "auto": auto}}))
-    assert "1 of 2 INT8 models have static activation scales" in text
-    assert "| spread.heavy-int8 | dynamic | 80.00 / 78.00 (-2.00) | 1.000 / 1.050 (+5.0%) | accuracy |" in text
+                                      "spread.heavy-int8": {"mode": "dynamic", "auto": auto},
+                                      "lstm.full-int8": {"mode": "dynamic", "auto": lstm}}))
+    assert "1 of 3 INT8 models have static activation scales" in text
+    # a quantize.json from before the size limit has no sizes: a dash
+    assert "| spread.heavy-int8 | dynamic | 80.00 / 78.00 (-2.00) | 1.000 / 1.050 (+5.0%) | – | accuracy |" in text
+    assert ("| lstm.full-int8 | dynamic | 80.00 / 80.00 (+0.00) | 1.000 / 1.050 (+5.0%) | 1.10 / 1.79 (+62.7%) "
+            "| size |") in text
     assert "teacher-int8 |" not in text  # chosen by params, not by auto: no row of figures
     assert int8_mode_lines({}) == []

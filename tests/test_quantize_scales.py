@@ -62,7 +62,8 @@ def test_stage_sets_scale_granularity_records_true_types_and_keeps_logits(tiny_t
 
 # auto with limits nothing exceeds keeps static: the stage hands it the validation split to choose on
 @pytest.mark.parametrize("settings", [{"mode": "static"}, {"mode": "auto", "auto_max_drop_points": 100.0,
-                                                           "auto_max_slowdown": 100.0, "auto_latency_texts": 10}])
+                                                           "auto_max_slowdown": 100.0, "auto_max_growth": 100.0,
+                                                           "auto_latency_texts": 10}])
 def test_static_mode_calibrates_on_training_texts_and_predicts_the_same_at_any_batch(tiny_teacher, tmp_path,
                                                                                       settings):
     from textslim.data import write_prepared

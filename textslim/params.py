@@ -146,6 +146,7 @@ class QuantizeParams:
     auto_max_drop_points: float = 0.5  # auto: static's validation accuracy at most this below dynamic's
     auto_max_slowdown: float = 0.10  # auto: static's batch-1 latency at most this fraction above dynamic's
     auto_latency_texts: int = 200  # auto: validation texts each mode is timed on at batch 1, interleaved
+    auto_max_growth: float = 0.05  # auto: static's model file at most this fraction larger than dynamic's
     embedding_bits: int = 8  # 4: embedding tables at 4 bits, block-wise (textslim/compress/embedding_bits.py)
     embedding_block_size: int = 32  # embedding_bits 4: numbers that share one scale and zero point
 
@@ -161,6 +162,7 @@ class QuantizeParams:
                     self.auto_max_slowdown)
         check_param(self.auto_latency_texts >= 1, "quantize.auto_latency_texts", "an integer >= 1",
                     self.auto_latency_texts)
+        check_param(self.auto_max_growth >= 0, "quantize.auto_max_growth", "a number >= 0", self.auto_max_growth)
         check_param(self.embedding_bits in (4, 8), "quantize.embedding_bits", "4 or 8", self.embedding_bits)
         block = self.embedding_block_size
         check_param(block >= 16 and block & (block - 1) == 0, "quantize.embedding_block_size",

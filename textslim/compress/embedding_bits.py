@@ -17,6 +17,13 @@ from textslim.errors import TextslimError
 OPSET = 21  # GatherBlockQuantized's 4-bit tensors (UINT4) exist from opset 21 and IR version 10 on
 
 
+def embeddings_label(cfg) -> str:
+    """How a quantize config (QuantizeParams) stores the embedding tables, as quantize.json and the summary say it."""
+    if cfg.embedding_bits == 8:
+        return "uint8, one scale per table"
+    return f"4-bit, a scale and zero point per {cfg.embedding_block_size} numbers"
+
+
 def copy_at_opset(onnx_dir: str | Path, out_dir: str | Path) -> Path:
     """onnx_dir copied into out_dir with its model.onnx at opset 21, so that its Gathers can take 4-bit tables.
     ONNX's version converter rewrites the ops whose form changed on the way (ReduceL2's axes, an attribute before

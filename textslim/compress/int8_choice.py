@@ -1,12 +1,15 @@
-"""quantize.mode: auto, static INT8 where it costs neither accuracy nor speed, dynamic elsewhere (issue 23 part 3).
+"""quantize.mode: auto, static INT8 where it costs neither accuracy, speed nor size, dynamic elsewhere (issue 23
+part 3).
 
 Dynamic INT8 computes each activation's scale from the whole call's input, so a served text's answer can change with
 the texts batched beside it; static scales, calibrated once, cannot. What static costs depends on the model and the
 data: nothing decided on rotten-tomatoes' spread, for 5% more batch-1 latency (reports/int8-static-spread.md), but
 2.4-3 points on 4 of 6 trec-50 models (reports/int8-static-trec.md). So auto quantizes each model both ways and keeps
 static only where, on the validation split (never test), it is at most `auto_max_drop_points` less accurate than
-dynamic and its batch-1 latency, the two timed interleaved in one process, is at most `auto_max_slowdown` above
-dynamic's.
+dynamic, its batch-1 latency, the two timed interleaved in one process, is at most `auto_max_slowdown` above
+dynamic's, and its model file is at most `auto_max_growth` larger: optimum's static operator list leaves some weights
+in fp32 that dynamic quantizes (a BiLSTM's LSTM weights: static lstm.full-int8's model file was 1.79 MB against
+dynamic's 1.10).
 """
 
 import logging
@@ -27,27 +30,30 @@ SCORING_BATCH = 64  # the evaluate stage's default batch: validation accuracy as
 WARMUP_CALLS = 10
 
 
-def decide(accuracy: dict[str, float], batch1_ms: dict[str, float], max_drop_points: float,
-           max_slowdown: float) -> tuple[str, str, str | None]:
-    """(mode, why, binds) from each mode's validation accuracy (a fraction) and batch-1 latency: binds is the limit
-    static missed ("accuracy" or "latency"), None when static is kept."""
+def decide(accuracy: dict[str, float], batch1_ms: dict[str, float], size_mb: dict[str, float],
+           max_drop_points: float, max_slowdown: float, max_growth: float) -> tuple[str, str, str | None]:
+    """(mode, why, binds) from each mode's validation accuracy (a fraction), batch-1 latency and model file size:
+    binds is the limit static missed ("accuracy", "latency" or "size"), None when static is kept."""
     # rounded, so that a figure exactly at its limit is within it despite float arithmetic (0.80 - 0.795)
     drop = round(100 * (accuracy["dynamic"] - accuracy["static"]), 6)
     slowdown = round(batch1_ms["static"] / batch1_ms["dynamic"] - 1, 6)
+    growth = round(size_mb["static"] / size_mb["dynamic"] - 1, 6)
     measured = (f"static is {abs(drop):.2f} points {'less' if drop > 0 else 'more'} accurate than dynamic on "
-                f"validation and {abs(slowdown):.1%} {'slower' if slowdown > 0 else 'faster'} at batch 1; the limits "
-                f"are {max_drop_points} points less accurate and {max_slowdown:.0%} slower")
-    if drop > max_drop_points:
-        return "dynamic", f"dynamic: {measured} (accuracy binds)", "accuracy"
-    if slowdown > max_slowdown:
-        return "dynamic", f"dynamic: {measured} (latency binds)", "latency"
+                f"validation, {abs(slowdown):.1%} {'slower' if slowdown > 0 else 'faster'} at batch 1 and "
+                f"{abs(growth):.1%} {'larger' if growth > 0 else 'smaller'} on disk; the limits are {max_drop_points} "
+                f"points less accurate, {max_slowdown:.0%} slower and {max_growth:.0%} larger")
+    for binds, over in (("accuracy", drop > max_drop_points), ("latency", slowdown > max_slowdown),
+                        ("size", growth > max_growth)):
+        if over:
+            return "dynamic", f"dynamic: {measured} ({binds} binds)", binds
     return "static", f"static: {measured}", None
 
 
 def compare_modes(folders: dict[str, Path], validation: pd.DataFrame, max_length: int, latency_texts: int,
-                  max_drop_points: float, max_slowdown: float) -> dict:
-    """Score and time the dynamic and static INT8 models in folders (mode -> folder holding the INT8 file) on the
-    validation split, and pick one: {"mode", "why", "binds", "validation_accuracy", "batch1_ms", "threads"}."""
+                  max_drop_points: float, max_slowdown: float, max_growth: float) -> dict:
+    """Score, time and weigh the dynamic and static INT8 models in folders (mode -> folder holding the INT8 file) on
+    the validation split, and pick one: {"mode", "why", "binds", "validation_accuracy", "batch1_ms", "size_mb",
+    "threads"}."""
     texts, labels = validation["text"].tolist(), validation["label"].to_numpy()
     threads = min(2, os.cpu_count() or 1)  # the compare stage's batch-1 figures are at 1 and 2 threads
     classifiers = {mode: load(ONNX_INT8, folders[mode], max_length, threads) for mode in MODES}
@@ -56,8 +62,9 @@ def compare_modes(folders: dict[str, Path], validation: pd.DataFrame, max_length
     timings = benchmark({mode: {threads: classifier} for mode, classifier in classifiers.items()}, timed,
                         min(WARMUP_CALLS, len(timed)), timed, [1], rounds=0, threads=threads)
     batch1_ms = {mode: round(timings[mode].batch1_ms_median, 4) for mode in MODES}
-    mode, why, binds = decide(accuracy, batch1_ms, max_drop_points, max_slowdown)
+    size_mb = {mode: round((folders[mode] / ONNX_INT8.file).stat().st_size / 1e6, 4) for mode in MODES}
+    mode, why, binds = decide(accuracy, batch1_ms, size_mb, max_drop_points, max_slowdown, max_growth)
     log.info("quantize.mode auto chose %s", why)
     return {"mode": mode, "why": why, "binds": binds,
             "validation_accuracy": {m: round(a, 6) for m, a in accuracy.items()},
-            "batch1_ms": batch1_ms, "threads": threads, "latency_texts": len(timed)}
+            "batch1_ms": batch1_ms, "size_mb": size_mb, "threads": threads, "latency_texts": len(timed)}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from textslim.atomic import write_json
-from textslim.compress.embedding_bits import copy_at_opset, embeddings_to_4bit
+from textslim.compress.embedding_bits import copy_at_opset, embeddings_label, embeddings_to_4bit
 from textslim.compress.int8_choice import MODES, compare_modes
 from textslim.cpu import describe_cpu, int8_path
 from textslim.errors import TextslimError
@@ -67,13 +67,6 @@ def operands_label(operands: dict) -> str:
     """activations x weights, as reports write them: "uint8 x int8", "uint8 x int8 (7-bit weights)"."""
     seven_bits = " (7-bit weights)" if operands["reduce_range"] else ""
     return f"{operands['activations']} x {operands['weights']}{seven_bits}"
-
-
-def embeddings_label(cfg: QuantizeParams) -> str:
-    """How a quantize config stores the embedding tables, as quantize.json and the reports say it."""
-    if cfg.embedding_bits == 8:
-        return "uint8, one scale per table"
-    return f"4-bit, a scale and zero point per {cfg.embedding_block_size} numbers"
 
 
 def quantize_dynamic(onnx_dir: str | Path, out_dir: str | Path, preset: str, *, per_channel: bool,
@@ -163,7 +156,8 @@ def quantize_folder(onnx_dir: str | Path, out_dir: str | Path, cfg: QuantizePara
             for mode, folder in folders.items():
                 quantize_as(mode, folder)
             choice = compare_modes(folders, validation, read_student_record(onnx_dir)["max_length"],
-                                   cfg.auto_latency_texts, cfg.auto_max_drop_points, cfg.auto_max_slowdown)
+                                   cfg.auto_latency_texts, cfg.auto_max_drop_points, cfg.auto_max_slowdown,
+                                   cfg.auto_max_growth)
             shutil.copytree(folders[choice["mode"]], out_dir, dirs_exist_ok=True)
         mode = choice["mode"]
     else:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from textslim.atomic import read_json
+from textslim.compress.embedding_bits import embeddings_label
 from textslim.forms import ONNX_INT8, SKLEARN, TEACHER, Form, form_named
 from textslim.measure.bench import Timing
 from textslim.params import CompareParams, Params
@@ -199,12 +200,6 @@ QUANTIZE_MODES = {"dynamic": "dynamic (activation scales per call)",
                   "auto": "dynamic or static per model (`quantize.mode: auto`, see INT8 scales below)"}
 
 
-def embedding_tables(cfg) -> str:
-    """The INT8 line's note on embedding tables, where they are not the INT8 quantizer's uint8 ones."""
-    return ("" if cfg.embedding_bits == 8 else
-            f", embedding tables at {cfg.embedding_bits} bits (a scale per {cfg.embedding_block_size} numbers)")
-
-
 def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float, threads: int, cfg: CompareParams,
                   params: Params, notes: list[str] = (), extra: list[str] = (), lead: list[str] = (),
                   headline: list[str] = ()) -> str:
@@ -215,7 +210,7 @@ def render_report(rows: list[dict], best: dict | None, baseline_accuracy: float,
         f"Teacher `{params.teacher.model}` on `{params.data.source}`; students {describe_students(params)}; "
         f"compression variants (each student through each): {describe_variants(params)}; "
         f"INT8 {'per-channel' if params.quantize.per_channel else 'per-tensor'} quantization, "
-        f"{QUANTIZE_MODES[params.quantize.mode]}{embedding_tables(params.quantize)}; test split.",
+        f"{QUANTIZE_MODES[params.quantize.mode]}, embedding tables {embeddings_label(params.quantize)}; test split.",
         f"Latency: batch 1 over {cfg.latency_texts} real test texts after {cfg.warmup} warm-up calls, the variants "
         f"taking turns in blocks in one process, {threads} threads; median and p95. Throughput: batches of "
         f"{max(cfg.throughput_batch_sizes)} over up to 512 test texts, median of {cfg.throughput_rounds} rounds. "
