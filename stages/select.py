@@ -55,9 +55,10 @@ def main() -> None:
         copy_model(source, form.file, tmp)
         write_json(tmp / DEPLOY_RECORD, {key: record[key] for key in ("variant", "student", "form", "budget", "met")})
     write_json(args.metrics_out, record)
-    binding = record["binding"]
-    log.info("deployed %s (%s, %.2f ms at batch 1, %.1f MB, validation accuracy %.2f%%) to %s%s", pick["name"],
+    binding, tie = record["binding"], record["tie"]
+    log.info("deployed %s (%s, %.2f ms at batch 1, %.1f MB, validation accuracy %.2f%%) to %s%s%s", pick["name"],
              pick["form"], pick["batch1_ms_median"], pick["size_mb"], 100 * pick["validation_accuracy"], args.out,
+             f"; more accurate on validation than {tie['variant']}, within select.tie_within of it" if tie else "",
              f"; {binding['next_better']} would be {'faster' if budget.objective == 'latency' else 'smaller'} but "
              f"misses {binding['misses'][0]}" if binding else "")
 

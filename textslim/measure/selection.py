@@ -46,6 +46,9 @@ class Selection:
     binding: dict | None  # what stops the next better variant (by the objective); None when the pick is the best
     candidates: list[dict]  # every deployable row with what it misses, best objective first
     drift_applied: bool
+    # the best by the objective within the budget, when the pick is another form tied with it (select.tie_within)
+    # and more accurate on validation: {"variant", the objective's key: its figure, "within"}; None otherwise
+    tie: dict | None = None
 
 
 def _figures(row: dict, teacher: dict) -> dict:
@@ -76,8 +79,9 @@ def misses(row: dict, teacher: dict, budget: SelectParams) -> list[Miss]:
 
 
 def select(rows: list[dict], budget: SelectParams) -> Selection:
-    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties go to the
-    higher validation accuracy. When none meets them: the one missing the fewest limits, by the least."""
+    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties, figures within
+    `tie_within` of the best one's, go to the higher validation accuracy. When none meets them: the one missing the
+    fewest limits, by the least."""
     by_name = {row["name"]: row for row in rows}
     teacher = by_name.get(TEACHER)
     if teacher is None or "validation_accuracy" not in teacher:
@@ -95,13 +99,18 @@ def select(rows: list[dict], budget: SelectParams) -> Selection:
                "misses": [m.describe() for m in failed[row["name"]]]} for row in ranked]
     meeting = [row for row in ranked if not failed[row["name"]]]
     if meeting:
-        pick = meeting[0]
-        # what binds: the nearest variant strictly better by the objective (one tied with the pick is not better)
-        better = next((row for row in reversed(ranked) if row[key] < pick[key]), None)
+        best = meeting[0]
+        tied = [row for row in meeting if row[key] <= best[key] * (1 + budget.tie_within)]
+        pick = max(tied, key=lambda row: (row["validation_accuracy"], -row[key]))
+        tie = None if pick[key] == best[key] else {"variant": best["name"], key: best[key],
+                                                   "within": budget.tie_within}
+        # what binds: the nearest variant strictly better by the objective than the best within the budget (one tied
+        # with it is not better); every such variant misses a limit
+        better = next((row for row in reversed(ranked) if row[key] < best[key]), None)
         binding = None if better is None else {
             "limit": failed[better["name"]][0].limit, "next_better": better["name"],
             "misses": [m.describe() for m in failed[better["name"]]]}
-        return Selection(pick, True, (), binding, listed, "drift_accuracy" in teacher)
+        return Selection(pick, True, (), binding, listed, "drift_accuracy" in teacher, tie)
     pick = min(ranked, key=lambda row: (len(failed[row["name"]]), sum(m.relative for m in failed[row["name"]])))
     return Selection(pick, False, tuple(failed[pick["name"]]), None, listed, "drift_accuracy" in teacher)
 
@@ -131,7 +140,7 @@ def deploy_record(selection: Selection, budget: SelectParams, rows: list[dict]) 
         "variant": pick["name"], "student": pick["student"], "form": pick["form"],
         "objective": budget.objective, "budget": budget_text(budget), "met": selection.met,
         "misses": [m.describe() for m in selection.misses],
-        "binding": selection.binding,
+        "binding": selection.binding, "tie": selection.tie,
         "drift_limit": ("not set" if budget.max_drift_drop_points is None else "applied" if selection.drift_applied
                         else "not applied: no drift check for this data"),
         "validation_accuracy": pick["validation_accuracy"],
@@ -168,5 +177,13 @@ def deploy_lines(record: dict, folder: str = "models/deploy") -> list[str]:
            f"misses {'; '.join(binding['misses'])}." if binding
            else f" Nothing deployable is {'faster' if goal == 'fastest' else 'smaller'}.")
     drift = "" if record["drift_limit"] in ("applied", "not set") else f" (drift limit {record['drift_limit']})"
-    return [f"**Deployed: `{record['variant']}`** in `{folder}/`, the {goal} ONNX form within the budget "
-            f"({record['budget']}{drift}): {figures}.{why}", ""]
+    tie = record.get("tie")  # absent in a record written before select.tie_within
+    what = (f"the {goal} ONNX form within the budget" if not tie else
+            f"of the ONNX forms within the budget and within {tie['within']:.0%} of the {goal} "
+            f"(`{tie['variant']}`, {_figure(tie)}), the most accurate on validation")
+    return [f"**Deployed: `{record['variant']}`** in `{folder}/`, {what} ({record['budget']}{drift}): {figures}.{why}",
+            ""]
+
+
+def _figure(tie: dict) -> str:
+    return f"{tie['batch1_ms_median']:.2f} ms" if "batch1_ms_median" in tie else f"{tie['size_mb']:.1f} MB"
