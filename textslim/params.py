@@ -141,7 +141,7 @@ class QuantizeParams:
     preset: str = "auto"
     per_channel: bool = True  # reports/int8-schemes-default.md
     mode: str = "auto"  # static: activation ranges calibrated on training texts (reports/int8-static-spread.md);
-    # auto: both, static kept where it costs neither accuracy nor speed (textslim/compress/int8_choice.py)
+    # auto: both, static kept where it costs neither accuracy, speed nor size (textslim/compress/int8_choice.py)
     calibration_texts: int = 256  # static and auto: training texts the activation ranges come from
     auto_max_drop_points: float = 0.5  # auto: static's validation accuracy at most this below dynamic's
     auto_max_slowdown: float = 0.10  # auto: static's batch-1 latency at most this fraction above dynamic's

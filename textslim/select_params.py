@@ -21,9 +21,10 @@ class SelectParams:
     # applied where the data has no drift check.
     max_drift_drop_points: float | None = 2.0
     strict: bool = False  # true: nothing meets the budget -> exit 2, nothing deployed; false: deploy the closest
-    # Forms within this fraction of the best objective figure among those meeting the budget count as tied, and the
-    # more accurate on validation wins: graphs of one shape (first/spread/lora.heavy-int8) were timed 0.999-1.077 ms
-    # in one compare run (8% apart), so a smaller gap is this machine's noise, not a faster model. 0: exact ties only.
+    # objective latency: forms within this fraction of the fastest batch-1 latency among those meeting the budget count
+    # as tied, and the more accurate on validation wins. Graphs of one shape (first/spread/lora.heavy-int8) were timed
+    # 0.999-1.077 ms in one compare run (8% apart): a smaller gap does not say which is faster. 0: exact ties only.
+    # Not applied to objective size: a file's size does not vary run to run.
     tie_within: float = 0.10
 
     def validate(self) -> None:

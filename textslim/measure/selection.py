@@ -79,9 +79,9 @@ def misses(row: dict, teacher: dict, budget: SelectParams) -> list[Miss]:
 
 
 def select(rows: list[dict], budget: SelectParams) -> Selection:
-    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties, figures within
-    `tie_within` of the best one's, go to the higher validation accuracy. When none meets them: the one missing the
-    fewest limits, by the least."""
+    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties (equal sizes;
+    batch-1 latencies within `tie_within` of the fastest one's) go to the higher validation accuracy. When none meets
+    them: the one missing the fewest limits, by the least."""
     by_name = {row["name"]: row for row in rows}
     teacher = by_name.get(TEACHER)
     if teacher is None or "validation_accuracy" not in teacher:
@@ -100,7 +100,9 @@ def select(rows: list[dict], budget: SelectParams) -> Selection:
     meeting = [row for row in ranked if not failed[row["name"]]]
     if meeting:
         best = meeting[0]
-        tied = [row for row in meeting if row[key] <= best[key] * (1 + budget.tie_within)]
+        # latency only: a file's size does not vary run to run; rounded, so a form exactly at the limit is tied
+        within = budget.tie_within if budget.objective == "latency" else 0.0
+        tied = [row for row in meeting if round(row[key] / best[key] - 1, 6) <= within]
         pick = max(tied, key=lambda row: (row["validation_accuracy"], -row[key]))
         tie = None if pick[key] == best[key] else {"variant": best["name"], key: best[key],
                                                    "within": budget.tie_within}
@@ -172,18 +174,14 @@ def deploy_lines(record: dict, folder: str = "models/deploy") -> list[str]:
     if not record["met"]:
         return [f"⚠ **Nothing met the budget** ({record['budget']}): `{folder}/` holds the closest, "
                 f"**`{record['variant']}`**, which misses: {'; '.join(record['misses'])}. {figures}.", ""]
-    binding = record["binding"]
-    why = (f" What binds: `{binding['next_better']}`, the next {'faster' if goal == 'fastest' else 'smaller'}, "
-           f"misses {'; '.join(binding['misses'])}." if binding
-           else f" Nothing deployable is {'faster' if goal == 'fastest' else 'smaller'}.")
+    binding, tie = record["binding"], record.get("tie")  # no tie in a record written before select.tie_within
+    better = "faster" if goal == "fastest" else "smaller"
+    than = f" than `{tie['variant']}`" if tie else ""
+    why = (f" What binds: `{binding['next_better']}`, the next {better}{than}, misses {'; '.join(binding['misses'])}."
+           if binding else f" Nothing deployable is {better}{than}.")
     drift = "" if record["drift_limit"] in ("applied", "not set") else f" (drift limit {record['drift_limit']})"
-    tie = record.get("tie")  # absent in a record written before select.tie_within
-    what = (f"the {goal} ONNX form within the budget" if not tie else
-            f"of the ONNX forms within the budget and within {tie['within']:.0%} of the {goal} "
-            f"(`{tie['variant']}`, {_figure(tie)}), the most accurate on validation")
-    return [f"**Deployed: `{record['variant']}`** in `{folder}/`, {what} ({record['budget']}{drift}): {figures}.{why}",
-            ""]
-
-
-def _figure(tie: dict) -> str:
-    return f"{tie['batch1_ms_median']:.2f} ms" if "batch1_ms_median" in tie else f"{tie['size_mb']:.1f} MB"
+    within = f"within the budget ({record['budget']}{drift})"
+    what = (f"the {goal} ONNX form {within}" if not tie else
+            f"the most accurate on validation of the ONNX forms {within} and within {tie['within']:.0%} of the "
+            f"fastest one's batch-1 latency (`{tie['variant']}`, {tie['batch1_ms_median']:.2f} ms)")
+    return [f"**Deployed: `{record['variant']}`** in `{folder}/`, {what}: {figures}.{why}", ""]
