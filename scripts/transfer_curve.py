@@ -3,7 +3,8 @@
 Each (row, student, seed) distils one student on one transfer set and puts it through compression chains (--chains:
 compress.settings variants, `heavy` by default, the default chain), with the pipeline's own stage scripts run on a
 params file that differs from the workspace's only in that row's, student's and seed's keys (and FIXED's: dynamic
-INT8 throughout). It reads what the workspace's `make repro` left: the prepared splits, the drift texts, the teacher
+INT8 with 8-bit embedding tables, and trimming to the transfer texts alone, throughout). It reads what the
+workspace's `make repro` left: the prepared splits, the drift texts, the teacher
 and its logits. Rows:
 
 - `base`: today's transfer set, the labelled training texts;
@@ -274,7 +275,8 @@ def write_outputs(runs: list[dict], workspace: Path, report: Path, plot: Path) -
         "Written by `python scripts/transfer_curve.py` (`make transfer-curve`) from metrics/transfer-curve.json, one "
         "entry per run. Each row distils the student on the labelled training texts plus that row's texts, every "
         "one labelled by the teacher's logits (the hard-label loss only where a gold label exists), then puts it "
-        "through compression chains, each ending in dynamic INT8 (held fixed for every run): "
+        "through compression chains, each ending in dynamic INT8 with 8-bit embedding tables (held fixed for every "
+        "run, as is trimming to the transfer texts alone): "
         + "; ".join(f"`{chain}`: {chain_description(workspace, chain)}"
                     for chain in dict.fromkeys(c for r in runs for c in r["seconds"]
                                                if c not in ("labelling", "training")))
