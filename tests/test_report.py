@@ -168,9 +168,8 @@ def test_compression_and_baseline_lines_say_what_was_done():
                                        "settings by validation macro_f1: 78.37% on test.")
 
 
-def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
-    from textslim.measure.report import hardware_lines
-
+def hardware_summary() -> dict:
+    """A compare stage's summary with the roofline, thread and where-the-time-goes figures, for spread-int8."""
     timing = {"batch1_ms_median": 2.0, "batch1_ms_threads1": 3.0, "batch1_ms_threads2": 2.0,
               "texts_per_s_batch1": 500.0, "texts_per_s_batch8": 1000.0, "texts_per_s_batch32": 1600.0}
     roof = {"tokens": 27, "gflops_per_text": 0.096, "tokenizer_ms": 0.1, "floor_ms_batch1": 0.08,
@@ -188,7 +187,13 @@ def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
                "cpu": {"model": "AMD EPYC 7B13", "int8_path": "no-vnni", "int8_path_means": "x86 without VNNI",
                        "int8_preset": "avx2", "quantized_on": {"model": "Intel Xeon", "int8_path": "vnni"}},
                "where_the_time_goes": [{"batch": 1, **part}, {"batch": 32, **part, "floor_ms": 2.5}]}
-    text = "\n".join(hardware_lines(summary))
+    return summary
+
+
+def test_hardware_lines_show_floors_threads_batch_one_and_where_the_time_goes():
+    from textslim.measure.report import hardware_lines
+
+    text = "\n".join(hardware_lines(hardware_summary()))
     assert "CPU: AMD EPYC 7B13; int8 path `no-vnni`" in text
     assert "`avx2` preset on Intel Xeon (int8 path `vnni`)" in text
     assert "int8 1200 GOP/s (ONNX Runtime MatMulInteger, uint8 x uint8," in text
@@ -231,3 +236,18 @@ def test_every_variant_of_every_student_is_evaluated_and_named_student_dot_varia
               for name in names if "." in name}
     rows = variant_rows(teacher, {"params": 1, "size_bytes": 1, "test": _metrics(0.7, 0)}, chains, 64)
     assert [(row["name"], row["student"]) for row in rows[1:-1]] == [(f"{name}-int8", name) for name in chains]
+
+
+
+def test_where_the_time_goes_shows_a_floor_far_below_a_thousandth_of_a_ms():
+    # a tiny BiLSTM's int8 floor on a CPU with a 1.6 TOP/s int8 peak: rounded to 4 decimals it was 0, and the report
+    # divided by it
+    from textslim.measure.report import hardware_lines
+    from textslim.measure.roofline import significant
+
+    floor = significant(0.5 / 12_000)
+    assert floor == 4.167e-05
+    summary = hardware_summary()
+    summary["where_the_time_goes"][0]["floor_ms"] = floor
+    text = "\n".join(hardware_lines(summary))
+    assert "| 4.17e-05 " in text and "| 11999.0× " in text  # GEMM kernels 0.5 ms over the 4.167e-05 floor

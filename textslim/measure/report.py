@@ -266,9 +266,9 @@ def hardware_lines(summary: dict) -> list[str]:
     lines.append(_table([{
         "model": r["name"], "tokens": r["tokens"], "GFLOP/text": f"{r['gflops_per_text']:.3f}",
         "tokenizer ms": f"{r['tokenizer_ms']:.3f}",
-        "batch-1 floor / measured ms": f"{r['floor_ms_batch1']:.3f} / {r['batch1_ms_median']:.2f}",
+        "batch-1 floor / measured ms": f"{r['floor_ms_batch1']:.3g} / {r['batch1_ms_median']:.2f}",
         "batch-1 ×floor": f"{r['vs_floor_batch1']:.0f}×",
-        f"batch-{batch} floor / measured ms": f"{r[f'floor_ms_batch{batch}']:.2f} / "
+        f"batch-{batch} floor / measured ms": f"{r[f'floor_ms_batch{batch}']:.3g} / "
                                              f"{1e3 * batch / r[f'texts_per_s_batch{batch}']:.2f}",
         f"batch-{batch} ×floor": f"{r[f'vs_floor_batch{batch}']:.1f}×",
     } for r in rows if "tokens" in r]))
@@ -307,7 +307,7 @@ def hardware_lines(summary: dict) -> list[str]:
         lines.append(_table([{
             "batch": b["batch"], "tokenizer": f"{b['tokenizer_ms']:.3f}", "session call": f"{b['session_run_ms']:.3f}",
             "call overhead": f"{b['call_overhead_ms']:.3f}", "GEMM kernels": f"{b['gemm_kernels_ms']:.3f}",
-            "other kernels": f"{b['other_kernels_ms']:.3f}", "floor (GEMMs at peak)": f"{b['floor_ms']:.3f}",
+            "other kernels": f"{b['other_kernels_ms']:.3f}", "floor (GEMMs at peak)": f"{b['floor_ms']:.3g}",
             "GEMM kernels ×floor": f"{b['gemm_kernels_ms'] / b['floor_ms']:.1f}×",
             "largest shares of kernel time": ", ".join(f"{op} {100 * share:.0f}%"
                                                        for op, share in b["top_ops_share"].items()),
