@@ -118,3 +118,57 @@ def test_int8_presets_table_has_every_model_and_preset_with_the_true_types(tmp_p
     # static scales cannot move with the batch; fp32 pads under a mask
     changed = {row[2]: int(row[header.index("changed at batch 1")]) for row in rows}
     assert changed["fp32"] == 0 and all(changed[name] == 0 for name in changed if name.endswith("static"))
+
+
+def test_fp32_small_tables_keeps_every_matmul_fp32_and_only_the_tables_at_4_bits(tmp_path, tiny_teacher):
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from tests.scripts import load_script
+    from textslim.compress.onnx_export import export_to_onnx
+    from textslim.inference import OnnxClassifier
+
+    export_to_onnx(tiny_teacher, tmp_path / "onnx")
+    out = load_script("fp32_small_tables").small_tables(tmp_path / "onnx", tmp_path / "tables", block_size=32)
+    before, after = (onnx.load(str(folder / "model.onnx")).graph for folder in (tmp_path / "onnx", out))
+    ops = [node.op_type for node in after.node]
+    assert "GatherBlockQuantized" in ops and "Gather" not in [n.op_type for n in after.node
+                                                              if n.input and n.input[0].endswith("embeddings.weight")]
+    assert not set(ops) & {"MatMulInteger", "MatMulNBits", "MatMulIntegerToFloat", "DynamicQuantizeLinear",
+                           "DynamicQuantizeMatMul", "QuantizeLinear", "DequantizeLinear", "QLinearMatMul"}
+    # every MatMul of the export is still there, reading the same fp32 weights
+    weights = {init.name: init for init in after.initializer}
+    matmuls = [node for node in after.node if node.op_type == "MatMul"]
+    assert len(matmuls) == sum(node.op_type == "MatMul" for node in before.node)
+    read = [weights[name] for node in matmuls for name in node.input if name in weights]
+    assert read and all(init.data_type == TensorProto.FLOAT for init in read)
+    original = {init.name: init for init in before.initializer}
+    assert all(np.array_equal(numpy_helper.to_array(w), numpy_helper.to_array(original[w.name])) for w in read)
+    # the tables themselves are stored at 4 bits, no fp32 copy left (the tiny model's file still grows: its 50 x 32
+    # table is smaller than what the conversion to opset 21 adds)
+    embedding = [init for init in after.initializer if "embeddings" in init.name and len(init.dims) == 2]
+    packed = [init for init in embedding if init.name.endswith("_Q4")]
+    assert len(packed) == 3 and all(init.data_type == TensorProto.UINT4 for init in packed)  # word, position, type
+    assert not [i.name for i in embedding if i.data_type == TensorProto.FLOAT and i.name.endswith("weight")]
+    texts = sentences(8, seed=6)["text"].tolist()
+    fp32, tables = (OnnxClassifier(folder, "model.onnx", 24).logits(texts) for folder in (tmp_path / "onnx", out))
+    # 4-bit rows move the logits, by a small part of their size: the same graph reads rounded embeddings
+    assert not np.array_equal(fp32, tables)
+    assert np.abs(tables - fp32).max() <= 0.1 * np.abs(fp32).max()
+
+
+def test_fp32_small_tables_adds_a_validation_column_row_by_row(tmp_path):
+    from tests.scripts import load_script
+
+    (tmp_path / "model.onnx").write_bytes(b"x" * 4_000_000)
+    test = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [1, 1, 1, 0]})
+    frame = measure({"big": Variant(_Fixed(1), tmp_path, "model.onnx"),
+                     "small": Variant(_Fixed(0), tmp_path, "model.onnx")}, test, LABELS, latency_texts=4)
+    study = load_script("fp32_small_tables")
+    lines = study.with_validation(markdown(frame), [81.234, 79.5]).split("\n")
+    assert lines[0].endswith("| validation |") and lines[1].endswith("|:--|")
+    assert lines[2].startswith("| big") and lines[2].endswith("| 81.23 |")
+    assert lines[3].startswith("| small") and lines[3].endswith("| 79.50 |")
+    assert len({line.count("|") for line in lines}) == 1  # every row has the header's columns
+    with pytest.raises(ValueError, match="2 table rows but 1 validation"):
+        study.with_validation(markdown(frame), [81.0])
