@@ -25,7 +25,7 @@ import torch
 from textslim.compress.embedding_bits import copy_at_opset, embeddings_to_4bit
 from textslim.cpu import describe_cpu
 from textslim.data import read_prepared
-from textslim.forms import ONNX_FP32, ONNX_INT8, TEACHER, read_student_record
+from textslim.forms import ONNX_FP32, ONNX_INT8, TEACHER, model_folder, read_student_record
 from textslim.measure.evaluation import predict
 from textslim.measure.study import markdown, measure, variant
 from textslim.params import load_params
@@ -52,7 +52,8 @@ def with_validation(table: str, accuracies: list[float]) -> str:
 
 def int8_forms(models: Path, chains: list[str]) -> str:
     """How each chain's INT8 form was quantized, from its quantize.json: 'teacher dynamic, 4-bit, ...; ...'."""
-    records = {chain: json.loads((models / "quantized" / chain / "quantize.json").read_text()) for chain in chains}
+    records = {chain: json.loads((model_folder(models, ONNX_INT8, chain) / "quantize.json").read_text())
+               for chain in chains}
     return "; ".join(f"{chain} {r['mode']}, {r['scales']} weights, embedding tables {r['embeddings']}"
                      for chain, r in records.items())
 
@@ -71,16 +72,17 @@ def main() -> None:
     params = load_params(args.params)
     splits, labels = read_prepared(args.data)
     block_size = params.quantize.embedding_block_size
-    teacher_length = read_student_record(args.models / "onnx" / "teacher")["max_length"]
+    teacher_length = read_student_record(model_folder(args.models, ONNX_FP32, None))["max_length"]
     with tempfile.TemporaryDirectory() as scratch:
-        variants = {"teacher (PyTorch fp32)": variant(TEACHER, args.models / "teacher", teacher_length)}
+        variants = {"teacher (PyTorch fp32)": variant(TEACHER, model_folder(args.models, TEACHER, None),
+                                                      teacher_length)}
         for chain in args.chains:
-            onnx_dir = args.models / "onnx" / chain
+            onnx_dir = model_folder(args.models, ONNX_FP32, chain)
             max_length = read_student_record(onnx_dir)["max_length"]
             variants[f"{chain} fp32"] = variant(ONNX_FP32, onnx_dir, max_length)
             variants[f"{chain} {TABLES}"] = variant(ONNX_FP32, small_tables(onnx_dir, Path(scratch) / chain,
                                                                             block_size), max_length)
-            variants[f"{chain} int8"] = variant(ONNX_INT8, args.models / "quantized" / chain, max_length)
+            variants[f"{chain} int8"] = variant(ONNX_INT8, model_folder(args.models, ONNX_INT8, chain), max_length)
         frame = measure(variants, splits["test"], labels, args.latency_texts)
         validation = splits["validation"]
         table = with_validation(markdown(frame), [
