@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes call-overhead transfer-curve seeds test test-quick browser serve load-test lint plots clean-venv
+.PHONY: setup repro full-profile few-shot benchmark benchmark-tweets benchmark-trec runtimes call-overhead transfer-curve transfer-curve-tweets seeds test test-quick browser serve load-test lint plots clean-venv
 
 setup: $(STAMP)
 
@@ -107,6 +107,22 @@ CURVE_CHAINS ?= heavy
 transfer-curve: setup
 	$(PY) scripts/transfer_curve.py --rows $(CURVE_ROWS) --students $(CURVE_STUDENTS) --seeds $(CURVE_SEEDS) \
 		--chains $(CURVE_CHAINS)
+
+# The curve on the tweets benchmark's split (7,440 test texts against rotten-tomatoes' 1,276: a point is decided
+# there): a clone of HEAD kept in TWEETS_WORKSPACE, run up to its teacher with the benchmark's overrides
+# (scripts/profile_workspace.py, once), then the curve's rows there, with results, report and plot data of their own.
+# source-rest: the 16k tweets the benchmark's train limit leaves out, taught without their labels.
+TWEETS_WORKSPACE ?= $(HOME)/.cache/textslim/workspaces/tweets
+TWEETS_CURVE_ROWS ?= base dialogue-10k-1epoch source-rest
+TWEETS_CURVE_STUDENTS ?= spread
+TWEETS_CURVE_CHAINS ?= heavy full
+
+transfer-curve-tweets: setup
+	$(PY) scripts/profile_workspace.py --dest $(TWEETS_WORKSPACE) -- $(BENCH_TWEETS)
+	$(PY) scripts/transfer_curve.py --workspace $(TWEETS_WORKSPACE) --rows $(TWEETS_CURVE_ROWS) \
+		--students $(TWEETS_CURVE_STUDENTS) --seeds $(CURVE_SEEDS) --chains $(TWEETS_CURVE_CHAINS) \
+		--results metrics/transfer-curve-tweets.json --report reports/transfer-curve-tweets.md \
+		--plot plots/transfer-curve-tweets
 
 # Spread over student seeds: one queued DVC experiment per extra distill.seed (the teacher comes from the run cache),
 # run by `dvc queue start`, then mean ± sd per variant in reports/seeds.md, metrics/seeds.json and plots/seeds.png.

@@ -14,10 +14,18 @@ and its logits. Rows:
 - `dialogue-10k-1epoch`: + 10k dialogue lines, distilled for 1 epoch instead of 2: the base row's number of
   distillation steps (within 1%), so more varied text for the same distillation time (the curve's other rows train
   longer as they grow; the chains' recovery epoch still goes over all 20k texts).
+- `source-rest`: + the labelled source's own texts without their labels, of which label_unlabelled keeps what no
+  split holds: the texts data.max_train_samples left out of training (on the tweets benchmark, 16k tweets), as a user
+  holds many texts and labels for few. A workspace without a train limit has none: the row stops with one line.
 
 Students: `spread` (3 teacher layers) and `minilm-l3` (the `pretrained` recipe on builtin:minilm-l3). Each finished
 run is saved to --results at once, so a long curve can be run a row at a time (across sessions) and a stopped run
 loses only the row it was in; the report and the plot data are rebuilt from every saved run.
+
+Every run names the teacher that taught it (a digest of its weights): `make repro` on another CPU retrains the teacher,
+not bit-identically, and a gap means something only against the teacher it was measured against. So --results also
+keeps each teacher's own scores, recorded whenever a workspace with that teacher runs the script, and the report gives
+each teacher's runs a section of their own.
 
     python scripts/transfer_curve.py --rows base dialogue-50k --students spread minilm-l3
     python scripts/transfer_curve.py --report-only
@@ -43,9 +51,11 @@ from textslim.cpu import describe_cpu
 from textslim.errors import TextslimError
 from textslim.forms import DISTILLED, ONNX_INT8
 from textslim.params import load_params
+from textslim.sources import load_source
 
 log = logging.getLogger(__name__)
 
+SOURCE_TEXTS = "<source texts>"  # a placeholder in ROWS, resolved per workspace by with_source_texts()
 ROWS = {
     "base": {},
     "dialogue-50k": {"data.unlabelled": ["builtin:movie-dialogue"], "data.unlabelled_max": 50000},
@@ -54,6 +64,7 @@ ROWS = {
     "copies-4": {"augment.copies": 4},
     "dialogue-10k-1epoch": {"data.unlabelled": ["builtin:movie-dialogue"], "data.unlabelled_max": 10000,
                             "distill.epochs": 1},
+    "source-rest": {"data.unlabelled": [SOURCE_TEXTS]},
 }
 STUDENTS = {
     "spread": {"distill.students": ["spread"]},
@@ -152,8 +163,22 @@ def run_params(row: str, student: str, seed: int, chains: list[str], workspace: 
                              "compress.variants": chains})
 
 
+def with_source_texts(params: dict, workspace: Path, work: Path) -> dict:
+    """params with SOURCE_TEXTS in data.unlabelled replaced by a CSV of the workspace's labelled source's texts,
+    labels dropped (written once per source)."""
+    if SOURCE_TEXTS not in params["data"]["unlabelled"]:
+        return params
+    data = load_params(workspace / "params.yaml").data
+    path = work / "source-texts" / (hashlib.sha256(data.source.encode()).hexdigest()[:12] + ".csv")
+    if not path.is_file():
+        with atomic_file(path) as tmp:
+            load_source(data)[["text"]].rename(columns={"text": data.text_column}).to_csv(tmp, index=False)
+    params["data"]["unlabelled"] = [str(path) if u == SOURCE_TEXTS else u for u in params["data"]["unlabelled"]]
+    return params
+
+
 def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
-    params = run_params(row, student, seed, chains, workspace)
+    params = with_source_texts(run_params(row, student, seed, chains, workspace), workspace, work)
     recipe = params["distill"]["students"][0]
     scratch = work / "runs" / f"{row}.{student}.seed{seed}"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -200,12 +225,12 @@ def cpu_line() -> str:
 
 
 def teacher_scores(workspace: Path) -> dict:
-    """The workspace teacher's accuracies (its PyTorch source, scored by evaluate_teacher): every gap's reference."""
+    """The workspace teacher's accuracies (its PyTorch source, scored by evaluate_teacher): its runs' reference."""
     deployed = json.loads((workspace / "metrics/teacher-deployed.json").read_text())
-    return {"validation": deployed["source_validation"]["accuracy"],
-            "test": json.loads((workspace / "metrics/teacher.json").read_text())["test"]["accuracy"],
+    trained = json.loads((workspace / "metrics/teacher.json").read_text())
+    return {"validation": deployed["source_validation"]["accuracy"], "test": trained["test"]["accuracy"],
             "drift": deployed.get("source_drift", {}).get("accuracy"),
-            "size_mb": json.loads((workspace / "metrics/teacher.json").read_text())["size_bytes"] / 1e6}
+            "size_mb": round(trained["size_bytes"] / 1e6, 2), "cpu": cpu_line()}
 
 
 def row_order(runs: list[dict]) -> list[dict]:
@@ -224,8 +249,9 @@ def pct(values: list[float | None], sign: str = "") -> str:
     return f"{kept.mean():{sign}.2f}" + (f" ± {kept.std():.2f}" if len(kept) > 1 else "")
 
 
-def markdown(runs: list[dict], teacher: dict, train_texts: int) -> str:
-    """Two tables: what each row cost, and what each form of its students scored."""
+def markdown(runs: list[dict], teacher: dict | None, train_texts: int) -> str:
+    """Two tables: what each row cost, and what each form of its students scored (and the gap to the teacher, where
+    its scores are known)."""
     groups: dict[tuple, list[dict]] = {}
     for run in row_order(runs):
         groups.setdefault((run["student"], run["row"]), []).append(run)
@@ -244,12 +270,13 @@ def markdown(runs: list[dict], teacher: dict, train_texts: int) -> str:
         for form in dict.fromkeys(name for r in group for name in r["forms"]):
             have = [r["forms"][form] for r in group if form in r["forms"]]
             column = {split: pct([s[split] for s in have]) for split in ("validation", "test", "drift")}
-            gap = pct([s["test"] - teacher["test"] for s in have], "+")
+            gap = pct([s["test"] - teacher["test"] for s in have], "+") if teacher else "–"
             size = pd.Series([s["size_mb"] for s in have]).mean()
             accuracy.append(f"| {student} | {row} | {form} | {len(have)} | {column['validation']} | "
                             f"{column['test']} | {gap} | {column['drift']} | {size:.1f} |")
-    accuracy.append(f"| teacher | – | PyTorch | – | {pct([teacher['validation']])} | {pct([teacher['test']])} | "
-                    f"+0.00 | {pct([teacher['drift']])} | {teacher['size_mb']:.1f} |")
+    if teacher:
+        accuracy.append(f"| teacher | – | PyTorch | – | {pct([teacher['validation']])} | {pct([teacher['test']])} | "
+                        f"+0.00 | {pct([teacher['drift']])} | {teacher['size_mb']:.1f} |")
     return "\n".join(cost) + "\n\n" + "\n".join(accuracy)
 
 
@@ -266,14 +293,38 @@ def chain_description(workspace: Path, chain: str) -> str:
             f"{prune.recovery_epochs} recovery epoch(s), vocabulary {prune.vocabulary}")
 
 
-def write_outputs(runs: list[dict], workspace: Path, report: Path, plot: Path) -> None:
-    teacher = teacher_scores(workspace)
-    train_texts = json.loads((workspace / "metrics/data.json").read_text())["split_sizes"]["train"]
-    cpus = sorted({run["cpu"] for run in runs})
+def by_teacher(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs grouped by the teacher that taught them, the teacher with the most runs first (then first saved)."""
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(run.get("teacher") or "unknown", []).append(run)
+    return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+
+def teacher_section(digest: str, runs: list[dict], teacher: dict | None, train_texts: int) -> str:
+    """One teacher's runs: which CPU they ran on, the two tables, and the notes on odd runs among them."""
+    cpus = "; ".join(sorted({run["cpu"] for run in runs}))
+    about = (f"Its scores were recorded on: {teacher['cpu']}." if teacher else
+             "Its own scores are not recorded here (run the script once from a workspace with this teacher), so the "
+             "gaps to it are not shown.")
+    return (f"## Teacher `{digest}`: {len(runs)} runs\n\nRuns on: {cpus}. {about}\n\n"
+            + markdown(runs, teacher, train_texts) + "\n"
+            + "".join(f"\nThe {row} row's `{student}` run (seed {seed}) {note}.\n"
+                      for (row, student, seed), note in ODD_RUNS.items()
+                      if any((r["row"], r["student"], r["seed"]) == (row, student, seed) for r in runs)))
+
+
+def write_outputs(runs: list[dict], teachers: dict[str, dict], workspace: Path, results: Path, report: Path,
+                  plot: Path) -> None:
+    data = json.loads((workspace / "metrics/data.json").read_text())
+    train_texts = data["split_sizes"]["train"]
+    sections = by_teacher(runs)
+    plotted = next(iter(sections))
     text = (
         "# The transfer-set learning curve\n\n"
-        "Written by `python scripts/transfer_curve.py` (`make transfer-curve`) from metrics/transfer-curve.json, one "
-        "entry per run. Each row distils the student on the labelled training texts plus that row's texts, every "
+        f"Written by `python scripts/transfer_curve.py` from `{results.name}`, one entry per run; the data: "
+        f"{data['source']}, {train_texts:,} labelled training texts. Each row distils the student on the labelled "
+        "training texts plus that row's texts, every "
         "one labelled by the teacher's logits (the hard-label loss only where a gold label exists), then puts it "
         "through compression chains, each ending in dynamic INT8 with 8-bit embedding tables (held fixed for every "
         "run, as is trimming to the transfer texts alone): "
@@ -281,21 +332,21 @@ def write_outputs(runs: list[dict], workspace: Path, report: Path, plot: Path) -
                     for chain in dict.fromkeys(c for r in runs for c in r["seconds"]
                                                if c not in ("labelling", "training")))
         + ". Trimming, importance and recovery use the same transfer set as distillation. Accuracies in %, mean ± "
-        "sd over student seeds where there are several; `drift` is the drift check's off-domain texts. The teacher "
-        "is the workspace's (`make repro`), scored in PyTorch.\n\n"
-        f"CPU: {'; '.join(cpus)}. Minutes are wall time on this shared 2-core machine, each run alone; labelling is "
-        "done once per row and teacher, and reused by every student and seed.\n\n"
-        + markdown(runs, teacher, train_texts) + "\n"
-        + "".join(f"\nThe {row} row's `{student}` run (seed {seed}) {note}.\n"
-                  for (row, student, seed), note in ODD_RUNS.items()
-                  if any((r["row"], r["student"], r["seed"]) == (row, student, seed) for r in runs)))
+        "sd over student seeds where there are several; `drift` is the drift check's off-domain texts.\n\n"
+        "Each section holds the runs one teacher taught, named by a digest of its weights, beside that teacher's own "
+        "scores in PyTorch: `make repro` on another CPU retrains the teacher, not bit-identically, so runs are "
+        "compared within a section. Minutes are wall time on a shared 2-core machine, each run alone; labelling is "
+        f"done once per row and teacher, and reused by every student and seed. The plot data (`{plot.name}/`, a "
+        f"DVC plot in dvc.yaml) is the first section's runs (teacher `{plotted}`).\n\n"
+        + "\n".join(teacher_section(digest, group, teachers.get(digest), train_texts)
+                    for digest, group in sections.items()))
     report.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(report) as tmp:
         tmp.write_text(text)
     # The DVC plot's data (dvc.yaml's top-level `transfer-curve` plot): one file per student and form, so that each is
-    # a line of its own; test accuracy, the mean over seeds, against the number of texts taught.
+    # a line of its own; test accuracy, the mean over seeds, against the number of texts taught, for one teacher.
     with atomic_dir(plot) as tmp:
-        for (student, form), group in points(runs, train_texts).groupby(["student", "form"]):
+        for (student, form), group in points(sections[plotted], train_texts).groupby(["student", "form"]):
             group.drop(columns=["student", "form"]).to_csv(tmp / f"{student}-{form}.csv", index=False)
 
 
@@ -341,19 +392,16 @@ def main() -> None:
         if not (args.workspace / path).exists():
             raise TextslimError(f"{path} is missing: run `make repro` first (the curve uses its teacher and split)")
 
-    every_run = json.loads(args.results.read_text())["runs"] if args.results.is_file() else []
-    # A run counts only beside the teacher that taught it: its gaps are to that teacher.
+    saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    runs, teachers = saved.get("runs", []), saved.get("teachers", {})
     teacher = teacher_digest(args.workspace)
-    runs = [r for r in every_run if r.get("teacher") == teacher]
-    other_teachers = [r for r in every_run if r.get("teacher") != teacher]
-    if other_teachers:
-        log.warning("%d runs in %s were taught by another teacher: left out of the report, and run again if asked",
-                    len(other_teachers), args.results)
+    teachers[teacher] = teacher_scores(args.workspace)  # every run's gap is to the teacher that taught it
     if not args.report_only:
         for row in args.rows:
             for student in args.students:
                 for seed in args.seeds:
-                    done = [r for r in runs if (r["row"], r["student"], r["seed"]) == (row, student, seed)]
+                    key = (teacher, row, student, seed)
+                    done = [r for r in runs if (r.get("teacher"), r["row"], r["student"], r["seed"]) == key]
                     if done and set(args.chains) <= set(done[0]["seconds"]) and not args.rerun:
                         log.info("%s / %s / seed %d: already in %s", row, student, seed, args.results)
                         continue
@@ -363,17 +411,15 @@ def main() -> None:
                     log.info("%s / %s / seed %d: running (chains %s)", row, student, seed, ", ".join(chains))
                     result = run_one(row, student, seed, chains, args.workspace, args.work)
                     runs = [r for r in runs if r not in done] + [result]
-                    other_teachers = [r for r in other_teachers
-                                      if (r["row"], r["student"], r["seed"]) != (row, student, seed)]
                     # saved at once: a later failure keeps this run
-                    write_json(args.results, {"runs": other_teachers + runs})
+                    write_json(args.results, {"runs": runs, "teachers": teachers})
                     log.info("%s / %s / seed %d: %s", row, student, seed, ", ".join(
                         f"{form} test {100 * scores['test']:.2f}" for form, scores in result["forms"].items()))
     if not runs:
-        raise TextslimError(f"no runs of this teacher in {args.results}: name --rows to run")
-    write_outputs(runs, args.workspace, args.report, args.plot)
-    log.info("wrote %s and %s (%d runs)", args.report, args.plot, len(runs))
-
+        raise TextslimError(f"no runs in {args.results}: name --rows to run")
+    write_json(args.results, {"runs": runs, "teachers": teachers})
+    write_outputs(runs, teachers, args.workspace, args.results, args.report, args.plot)
+    log.info("wrote %s and %s (%d runs, %d teachers)", args.report, args.plot, len(runs), len(by_teacher(runs)))
 
 if __name__ == "__main__":
     run_stage(main)

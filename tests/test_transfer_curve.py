@@ -133,27 +133,55 @@ def test_a_workspace_without_a_run_is_one_line_naming_what_is_missing(tmp_path, 
         script.main()
 
 
-def test_runs_taught_by_another_teacher_are_left_out_and_run_again(workspace, tmp_path, monkeypatch):
+def test_each_teacher_s_runs_keep_a_section_of_their_own_beside_its_scores(workspace, tmp_path, monkeypatch):
+    """A retrained teacher (make repro on another CPU) neither drops nor reuses the runs of the one before it."""
     ws, _ = workspace
     script = load_script("transfer_curve")
-    results = tmp_path / "curve.json"
+    results, report = tmp_path / "curve.json", tmp_path / "curve.md"
+    form = {"validation": 0.7, "test": 0.6, "drift": None, "size_mb": 1.0}
     old = {"row": "base", "student": "spread", "seed": 1, "teacher": "another", "added_texts": 0,
-           "seconds": {"labelling": 0, "training": 1, "heavy": 1}, "forms": {}, "cpu": "x"}
-    results.write_text(json.dumps({"runs": [old]}))
-    argv = ["transfer_curve.py", "--workspace", str(ws), "--results", str(results), "--report",
-            str(tmp_path / "curve.md"), "--plot", str(tmp_path / "curve")]
-    monkeypatch.setattr(sys, "argv", [*argv, "--report-only"])
-    with pytest.raises(script.TextslimError, match="no runs of this teacher"):
-        script.main()
+           "seconds": {"labelling": 0, "training": 1, "heavy": 1, "trim": 1}, "forms": {"distilled": form},
+           "cpu": "an older CPU"}
+    older = {**old, "teacher": "unscored", "cpu": "a CPU gone"}
+    another = {"validation": 0.9, "test": 0.8, "drift": None, "size_mb": 9.0, "cpu": "an older CPU"}
+    results.write_text(json.dumps({"runs": [old, older], "teachers": {"another": another}}))
+    argv = ["transfer_curve.py", "--workspace", str(ws), "--results", str(results), "--report", str(report),
+            "--plot", str(tmp_path / "curve")]
     ran = []
+    this = script.teacher_digest(ws)
     monkeypatch.setattr(script, "run_one", lambda row, student, seed, chains, *_: ran.append(chains) or {
-        **old, "teacher": script.teacher_digest(ws), "forms": {"distilled": {"validation": 0.5, "test": 0.5,
-                                                                             "drift": None, "size_mb": 1.0}}})
+        **old, "teacher": this, "seconds": {"labelling": 0, "training": 1, "heavy": 1}, "cpu": "this CPU",
+        "forms": {"distilled": {**form, "test": 0.5}}})
     monkeypatch.setattr(sys, "argv", [*argv, "--rows", "base", "--students", "spread", "--seeds", "1"])
     script.main()
-    assert ran == [["heavy"]]  # the old run's chains are not this teacher's: only those asked for
-    saved = json.loads(results.read_text())["runs"]
-    assert [r["teacher"] for r in saved] == [script.teacher_digest(ws)]  # the old teacher's run replaced
+    assert ran == [["heavy"]]  # the other teacher's run is not this teacher's: only the chains asked for
+    saved = json.loads(results.read_text())
+    assert [r["teacher"] for r in saved["runs"]] == ["another", "unscored", this]  # none replaced
+    assert saved["teachers"]["another"] == another
+    mine = saved["teachers"][this]
+    assert mine["test"] == json.loads((ws / "metrics/teacher.json").read_text())["test"]["accuracy"]
+    assert mine["validation"] == json.loads(
+        (ws / "metrics/teacher-deployed.json").read_text())["source_validation"]["accuracy"]
+
+    text = report.read_text()
+    sections = text.split("\n## Teacher ")[1:]
+    assert [s.split("`")[1] for s in sections] == ["another", "unscored", this]  # ties keep the saved order
+    preamble, scored, unscored, here = text.split("\n## Teacher ")[0], *sections
+    assert "Runs on: an older CPU." in scored
+    assert "| spread | base | distilled | 1 | 70.00 | 60.00 | -20.00 |" in scored
+    assert "| teacher | – | PyTorch | – | 90.00 | 80.00 | +0.00 |" in scored
+    assert "not recorded here" in unscored and "| spread | base | distilled | 1 | 70.00 | 60.00 | – |" in unscored
+    assert "| teacher |" not in unscored
+    gap = f"{100 * (0.5 - mine['test']):+.2f}"
+    assert f"| spread | base | distilled | 1 | 70.00 | 50.00 | {gap} |" in here
+    assert "teacher `another`" in preamble  # the plot draws the first section's runs
+    plotted = pd.read_csv(tmp_path / "curve" / "spread-distilled.csv")
+    assert plotted["test_accuracy"].tolist() == [60.0]
+
+    results.write_text(json.dumps({"runs": []}))
+    monkeypatch.setattr(sys, "argv", [*argv, "--report-only"])
+    with pytest.raises(script.TextslimError, match="no runs in"):
+        script.main()
 
 
 def test_an_override_reaches_nested_keys_and_a_misspelt_one_is_refused(tmp_path):
@@ -192,3 +220,27 @@ def test_every_row_starts_from_the_base_transfer_set_whatever_the_workspace_defa
     assert base["quantize"]["mode"] == "dynamic" and base["compress"]["variants"] == ["heavy"]
     row = script.run_params("dialogue-10k-1epoch", "spread", 7, ["heavy"], tmp_path)
     assert row["data"]["unlabelled_max"] == 10000 and row["distill"]["epochs"] == 1
+
+
+def test_the_source_rest_row_teaches_what_the_train_limit_left_out_without_its_labels(tmp_path, tiny_csv):
+    script = load_script("transfer_curve")
+    from textslim.corpora import gather
+    from textslim.data_params import DataParams
+    from textslim.sources import clean, load_source, split
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"source": str(tiny_csv)}}))
+    params = script.with_source_texts(script.run_params("source-rest", "spread", 1, ["heavy"], tmp_path), tmp_path,
+                                      tmp_path / "work")
+    [path] = params["data"]["unlabelled"]
+    written = pd.read_csv(path)
+    assert list(written.columns) == ["text"] and written["text"].tolist() == pd.read_csv(tiny_csv)["text"].tolist()
+    assert script.with_source_texts(script.run_params("base", "spread", 1, ["heavy"], tmp_path), tmp_path,
+                                    tmp_path / "work")["data"]["unlabelled"] == []
+
+    data = DataParams(source=str(tiny_csv), validation_fraction=0.2, test_fraction=0.2, max_train_samples=50)
+    frame = clean(load_source(data))
+    splits = split(frame, data, seed=1)
+    texts, report = gather([path], "text", splits, cap=None, seed=1)
+    assert report["sources"][0]["in_train"] == 50  # what label_unlabelled keeps of it: the texts no split holds
+    assert sorted(texts) == sorted(set(frame["text"]) - {t for part in splits.values() for t in part["text"]})
+    assert len(texts) == len(frame) - 50 - len(splits["validation"]) - len(splits["test"]) > 0
