@@ -124,3 +124,25 @@ def test_unknown_quantize_preset_is_rejected(tmp_path):
     done = _stage("quantize", "--params", str(_params(tmp_path, quantize={"preset": "avx9"})), "--model", "m",
                   "--data", "data", "--out", "q", cwd=tmp_path)
     _assert_one_line_error(done, "quantize.preset = 'avx9'")
+
+
+@pytest.mark.parametrize("rank, finalized", [("1", False), ("0", True), (None, True)])
+def test_a_rank_other_than_0_leaves_without_interpreter_finalization(tmp_path, rank, finalized):
+    """Where DDP's gloo process group can deadlock on the GIL (textslim.cli._leave_without_finalization): a rank
+    other than 0 that ends with exit 0 skips it (an atexit handler stands for it here); rank 0 and one process end
+    as usual, and an error is still an error."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "stage.py"
+    script.write_text("import atexit, sys\nfrom textslim.cli import run_stage\n\n"
+                      "def main():\n    atexit.register(lambda: print('finalized', flush=True))\n"
+                      "    print('trained', flush=True)\n    sys.exit(int(sys.argv[1]))\n\nrun_stage(main)\n")
+    env = {k: v for k, v in os.environ.items() if k != "RANK"} | ({"RANK": rank} if rank else {})
+    env["PYTHONPATH"] = str(REPO)
+    for code in (0, 3):
+        done = subprocess.run([sys.executable, str(script), str(code)], env=env, capture_output=True, text=True)
+        assert done.returncode == code, done.stderr
+        lines = done.stdout.split()
+        assert lines == (["trained", "finalized"] if finalized or code else ["trained"])

@@ -33,3 +33,19 @@ def run_stage(main: Callable[[], None], relaunch: Callable[[], None] | None = No
     except TextslimError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except SystemExit as done:
+        if done.code in (0, None) and os.environ.get("RANK", "0") != "0":
+            _leave_without_finalization()
+        raise
+
+
+def _leave_without_finalization() -> None:
+    """How a rank other than 0 ends once its training is done (textslim.train.distributed.end_training): exit 0 at
+    once, streams flushed, skipping interpreter finalization. There, freeing DDP's gloo process group joins its worker
+    threads while holding the GIL, and a worker still freeing a finished collective's tensors waits for the GIL: a
+    deadlock (seen here: rank 1 hung in ~ProcessGroupGloo under ~AsyncAllgatherWork; pytorch/pytorch#179291 is the
+    same finalization-time GIL wait). Rank 0 writes every output, so nothing is lost."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
