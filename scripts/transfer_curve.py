@@ -14,9 +14,12 @@ and its logits. Rows:
 - `dialogue-10k-1epoch`: + 10k dialogue lines, distilled for 1 epoch instead of 2: the base row's number of
   distillation steps (within 1%), so more varied text for the same distillation time (the curve's other rows train
   longer as they grow; the chains' recovery epoch still goes over all 20k texts).
-- `source-rest`: + the labelled source's own texts without their labels, of which label_unlabelled keeps what no
-  split holds: the texts data.max_train_samples left out of training (on the tweets benchmark, 16k tweets), as a user
-  holds many texts and labels for few. A workspace without a train limit has none: the row stops with one line.
+- `source-rest`: + the labelled source's own texts without their labels (data.unlabelled: [data.source]), of which
+  label_unlabelled keeps what no split holds: the texts data.max_train_samples left out of training (on the tweets
+  benchmark, 16k tweets), as a user holds many texts and labels for few. A workspace without a train limit has none:
+  the row stops with one line.
+- `base-1epoch`: the labelled texts alone at dialogue-10k-1epoch's schedule, which separates what that row's text does
+  from what its one epoch does.
 
 Students: `spread` (3 teacher layers) and `minilm-l3` (the `pretrained` recipe on builtin:minilm-l3). Each finished
 run is saved to --results at once, so a long curve can be run a row at a time (across sessions) and a stopped run
@@ -51,7 +54,6 @@ from textslim.cpu import describe_cpu
 from textslim.errors import TextslimError
 from textslim.forms import DISTILLED, ONNX_INT8
 from textslim.params import load_params
-from textslim.sources import load_source
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ ROWS = {
     "dialogue-10k-1epoch": {"data.unlabelled": ["builtin:movie-dialogue"], "data.unlabelled_max": 10000,
                             "distill.epochs": 1},
     "source-rest": {"data.unlabelled": [SOURCE_TEXTS]},
+    # the labelled texts alone at dialogue-10k-1epoch's schedule: separates what its text does from what its epoch does
+    "base-1epoch": {"distill.epochs": 1},
 }
 STUDENTS = {
     "spread": {"distill.students": ["spread"]},
@@ -163,22 +167,16 @@ def run_params(row: str, student: str, seed: int, chains: list[str], workspace: 
                              "compress.variants": chains})
 
 
-def with_source_texts(params: dict, workspace: Path, work: Path) -> dict:
-    """params with SOURCE_TEXTS in data.unlabelled replaced by a CSV of the workspace's labelled source's texts,
-    labels dropped (written once per source)."""
-    if SOURCE_TEXTS not in params["data"]["unlabelled"]:
-        return params
-    data = load_params(workspace / "params.yaml").data
-    path = work / "source-texts" / (hashlib.sha256(data.source.encode()).hexdigest()[:12] + ".csv")
-    if not path.is_file():
-        with atomic_file(path) as tmp:
-            load_source(data)[["text"]].rename(columns={"text": data.text_column}).to_csv(tmp, index=False)
-    params["data"]["unlabelled"] = [str(path) if u == SOURCE_TEXTS else u for u in params["data"]["unlabelled"]]
+def with_source_texts(params: dict, workspace: Path) -> dict:
+    """params with SOURCE_TEXTS in data.unlabelled replaced by the workspace's data.source: a labelled source named
+    there gives its texts without their labels (textslim.corpora), and label_unlabelled keeps what no split holds."""
+    source = load_params(workspace / "params.yaml").data.source
+    params["data"]["unlabelled"] = [source if u == SOURCE_TEXTS else u for u in params["data"]["unlabelled"]]
     return params
 
 
 def run_one(row: str, student: str, seed: int, chains: list[str], workspace: Path, work: Path) -> dict:
-    params = with_source_texts(run_params(row, student, seed, chains, workspace), workspace, work)
+    params = with_source_texts(run_params(row, student, seed, chains, workspace), workspace)
     recipe = params["distill"]["students"][0]
     scratch = work / "runs" / f"{row}.{student}.seed{seed}"
     shutil.rmtree(scratch, ignore_errors=True)

@@ -11,7 +11,9 @@ import yaml
 from tests.stages import run_stage_script
 from tests.tiny import sentences
 from textslim.corpora import describe, gather, read_texts, report_lines
+from textslim.data_params import DataParams
 from textslim.errors import TextslimError
+from textslim.sources import clean, load_source, split
 from textslim.train.labelling import labelling_key, resumable_logits
 from textslim.train.transfer import unlabelled_texts
 
@@ -90,6 +92,27 @@ def test_a_later_entry_and_the_few_shot_texts_are_not_counted_twice(tmp_path):
     texts, report = gather([str(a), str(b)], "text", SPLITS, cap=None, seed=0, already=["four"])
     assert texts == ["one", "two", "three"]
     assert [s["duplicate"] for s in report["sources"]] == [0, 2]
+
+
+def test_naming_the_labelled_source_teaches_what_the_train_limit_left_out(tmp_path):
+    """data.unlabelled: [data.source]: the splits' texts are dropped, so the rows data.max_train_samples left out
+    remain, each once, their labels unused."""
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": [f"review number {i}" for i in range(60)], "label": ["good", "bad"] * 30}).to_csv(path)
+    data = DataParams(source=str(path), max_train_samples=10, validation_fraction=0.2, test_fraction=0.2)
+    splits = split(clean(load_source(data)), data, seed=0)
+    texts, report = gather([str(path)], "text", splits, cap=None, seed=0)
+    in_splits = {t for part in splits.values() for t in part["text"]}
+    assert len(splits["train"]) == 10 and len(texts) == 60 - 10 - 12 - 12
+    assert set(texts) == {f"review number {i}" for i in range(60)} - in_splits
+    assert (report["sources"][0]["in_train"], report["sources"][0]["in_validation_or_test"]) == (10, 24)
+
+
+def test_a_labelled_built_in_gives_its_texts_without_labels():
+    texts = read_texts("builtin:trec-6", "text", "data.unlabelled[0]")
+    assert texts == load_source(DataParams(source="builtin:trec-6"))["text"].tolist() and len(texts) > 5000
+    with pytest.raises(TextslimError, match=r"labelled built-ins \(their texts\): builtin:rotten-tomatoes"):
+        read_texts("builtin:imdb", "text", "data.unlabelled[0]")
 
 
 def test_the_cap_is_a_seeded_draw_in_the_original_order(tmp_path):

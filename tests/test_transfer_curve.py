@@ -222,25 +222,11 @@ def test_every_row_starts_from_the_base_transfer_set_whatever_the_workspace_defa
     assert row["data"]["unlabelled_max"] == 10000 and row["distill"]["epochs"] == 1
 
 
-def test_the_source_rest_row_teaches_what_the_train_limit_left_out_without_its_labels(tmp_path, tiny_csv):
+def test_the_source_rest_row_names_the_workspaces_labelled_source_as_unlabelled_texts(tmp_path, tiny_csv):
+    """What label_unlabelled then keeps of it, the texts the train limit left out, is tested in test_corpora."""
     script = load_script("transfer_curve")
-    from textslim.corpora import gather
-    from textslim.data_params import DataParams
-    from textslim.sources import clean, load_source, split
-
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"source": str(tiny_csv)}}))
-    params = script.with_source_texts(script.run_params("source-rest", "spread", 1, ["heavy"], tmp_path), tmp_path,
-                                      tmp_path / "work")
-    [path] = params["data"]["unlabelled"]
-    written = pd.read_csv(path)
-    assert list(written.columns) == ["text"] and written["text"].tolist() == pd.read_csv(tiny_csv)["text"].tolist()
-    assert script.with_source_texts(script.run_params("base", "spread", 1, ["heavy"], tmp_path), tmp_path,
-                                    tmp_path / "work")["data"]["unlabelled"] == []
-
-    data = DataParams(source=str(tiny_csv), validation_fraction=0.2, test_fraction=0.2, max_train_samples=50)
-    frame = clean(load_source(data))
-    splits = split(frame, data, seed=1)
-    texts, report = gather([path], "text", splits, cap=None, seed=1)
-    assert report["sources"][0]["in_train"] == 50  # what label_unlabelled keeps of it: the texts no split holds
-    assert sorted(texts) == sorted(set(frame["text"]) - {t for part in splits.values() for t in part["text"]})
-    assert len(texts) == len(frame) - 50 - len(splits["validation"]) - len(splits["test"]) > 0
+    params = script.with_source_texts(script.run_params("source-rest", "spread", 1, ["heavy"], tmp_path), tmp_path)
+    assert params["data"]["unlabelled"] == [str(tiny_csv)]
+    base = script.with_source_texts(script.run_params("base", "spread", 1, ["heavy"], tmp_path), tmp_path)
+    assert base["data"]["unlabelled"] == []

