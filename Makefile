@@ -68,7 +68,8 @@ BENCH_TWEETS := -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.
 # naming the source itself: reports/transfer-curve-tweets.md's source-rest row), for the spread student alone, the one
 # that curve measured: its frontier points against teacher-int8, timed in one compare run.
 BENCH_TWEETS_REST := -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.2 -S data.max_train_samples=10000 \
-	-S 'data.unlabelled=[builtin:tweets-sentiment]' -S distill.epochs=2 -S setfit.epochs=2 -S 'distill.students=[spread]'
+	-S 'data.unlabelled=[builtin:tweets-sentiment]' -S data.unlabelled_max=null -S distill.epochs=2 -S setfit.epochs=2 \
+	-S 'distill.students=[spread]'
 # trec-50 runs two of the three compression variants (nothing removed, and the heaviest): the frontier's two ends at
 # two thirds of the chains' cost.
 BENCH_TREC := -S data.source=builtin:trec-50 -S data.test_fraction=0.2 -S 'compress.variants=[full,heavy]' \
