@@ -12,7 +12,7 @@ from textslim.atomic import atomic_dir, read_json, write_json
 from textslim.cli import run_stage
 from textslim.errors import TextslimError
 from textslim.forms import form_named, model_folder
-from textslim.measure.selection import DEPLOYED, deploy_record, select
+from textslim.measure.selection import DEPLOYED, OBJECTIVES, deploy_record, select
 from textslim.params import load_params
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ def main() -> None:
     log.info("deployed %s (%s, %.2f ms at batch 1, %.1f MB, validation accuracy %.2f%%) to %s%s%s", pick["name"],
              pick["form"], pick["batch1_ms_median"], pick["size_mb"], 100 * pick["validation_accuracy"], args.out,
              f"; more accurate on validation than {tie['variant']}, within select.tie_within of it" if tie else "",
-             f"; {binding['next_better']} would be {'faster' if budget.objective == 'latency' else 'smaller'} but "
-             f"misses {binding['misses'][0]}" if binding else "")
+             f"; {binding['next_better']} would be {OBJECTIVES[budget.objective][2]} but misses "
+             f"{binding['misses'][0]}" if binding else "")
 
 
 if __name__ == "__main__":

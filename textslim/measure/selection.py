@@ -78,10 +78,24 @@ def misses(row: dict, teacher: dict, budget: SelectParams) -> list[Miss]:
     return found
 
 
+# Each objective: the figure it ranks by (lower is better), and its words: the best one, and "better" by it.
+OBJECTIVES = {"latency": ("batch1_ms_median", "fastest", "faster"),
+              "size": ("size_mb", "smallest", "smaller"),
+              "balanced": ("fraction_of_teacher", "most compressed", "more compressed")}
+
+
+def fraction_of_teacher(row: dict, teacher: dict) -> float:
+    """Objective balanced's figure: the larger of the row's batch-1 time and its size as fractions of the PyTorch
+    teacher's. Its inverse is the lesser of its speed-up and its size ratio, what "N x faster and N x smaller" reads:
+    a 1.8x smaller fp32 graph that is 6x faster ranks below a 9x smaller INT8 one that is 5.5x faster."""
+    return round(max(row["batch1_ms_median"] / teacher["batch1_ms_median"], row["size_mb"] / teacher["size_mb"]), 6)
+
+
 def select(rows: list[dict], budget: SelectParams) -> Selection:
-    """The fastest (objective latency) or smallest (size) deployable variant meeting every limit; ties (equal sizes;
-    batch-1 latencies within `tie_within` of the fastest one's) go to the higher validation accuracy. When none meets
-    them: the one missing the fewest limits, by the least."""
+    """The fastest (objective latency), smallest (size) or most compressed on both axes (balanced) deployable variant
+    meeting every limit; ties (equal sizes; for latency and balanced, figures within `tie_within` of the best one's,
+    since both hold a measured time) go to the higher validation accuracy. When none meets them: the one missing the
+    fewest limits, by the least."""
     by_name = {row["name"]: row for row in rows}
     teacher = by_name.get(TEACHER)
     if teacher is None or "validation_accuracy" not in teacher:
@@ -92,7 +106,9 @@ def select(rows: list[dict], budget: SelectParams) -> Selection:
         raise TextslimError(f"summary: no deployable variant with a validation accuracy ({', '.join(lacking)} "
                             "lack one); re-run the evaluate stages (dvc repro)" if lacking else
                             "summary: no ONNX variant to deploy")
-    key = "batch1_ms_median" if budget.objective == "latency" else "size_mb"
+    key = OBJECTIVES[budget.objective][0]
+    if key == "fraction_of_teacher":
+        candidates = [dict(row, fraction_of_teacher=fraction_of_teacher(row, teacher)) for row in candidates]
     ranked = sorted(candidates, key=lambda row: (row[key], -row["validation_accuracy"]))
     failed = {row["name"]: misses(row, teacher, budget) for row in ranked}
     listed = [{"name": row["name"], key: row[key], "meets": not failed[row["name"]],
@@ -100,8 +116,8 @@ def select(rows: list[dict], budget: SelectParams) -> Selection:
     meeting = [row for row in ranked if not failed[row["name"]]]
     if meeting:
         best = meeting[0]
-        # latency only: a file's size does not vary run to run; rounded, so a form exactly at the limit is tied
-        within = budget.tie_within if budget.objective == "latency" else 0.0
+        # not for size: a file's size does not vary run to run; rounded, so a form exactly at the limit is tied
+        within = 0.0 if budget.objective == "size" else budget.tie_within
         tied = [row for row in meeting if round(row[key] / best[key] - 1, 6) <= within]
         pick = max(tied, key=lambda row: (row["validation_accuracy"], -row[key]))
         tie = None if pick[key] == best[key] else {"variant": best["name"], key: best[key],
@@ -170,18 +186,22 @@ def deploy_lines(record: dict, folder: str = "models/deploy") -> list[str]:
                f"accuracy {100 * test['accuracy']:.2f}% (Δ 95% interval against the teacher "
                f"{_points(test['delta_vs_teacher_ci95'])} points, against teacher-int8 "
                f"{_points(test['delta_vs_teacher_int8_ci95'])})")
-    goal = "fastest" if record["objective"] == "latency" else "smallest"
+    _, goal, better = OBJECTIVES[record["objective"]]
     if not record["met"]:
         return [f"⚠ **Nothing met the budget** ({record['budget']}): `{folder}/` holds the closest, "
                 f"**`{record['variant']}`**, which misses: {'; '.join(record['misses'])}. {figures}.", ""]
     binding, tie = record["binding"], record.get("tie")  # no tie in a record written before select.tie_within
-    better = "faster" if goal == "fastest" else "smaller"
     than = f" than `{tie['variant']}`" if tie else ""
     why = (f" What binds: `{binding['next_better']}`, the next {better}{than}, misses {'; '.join(binding['misses'])}."
            if binding else f" Nothing deployable is {better}{than}.")
     drift = "" if record["drift_limit"] in ("applied", "not set") else f" (drift limit {record['drift_limit']})"
     within = f"within the budget ({record['budget']}{drift})"
-    what = (f"the {goal} ONNX form {within}" if not tie else
-            f"the most accurate on validation of the ONNX forms {within} and within {tie['within']:.0%} of the "
-            f"fastest one's batch-1 latency (`{tie['variant']}`, {tie['batch1_ms_median']:.2f} ms)")
+    how = (" on both axes (the larger of its batch-1 time and its size, as fractions of the PyTorch teacher's, is "
+           "the least)" if record["objective"] == "balanced" else "")
+    what = f"the {goal} ONNX form{how} {within}"
+    if tie:
+        best = (f"batch-1 latency (`{tie['variant']}`, {tie['batch1_ms_median']:.2f} ms)" if "batch1_ms_median" in tie
+                else f"fraction of the teacher's time and size (`{tie['variant']}`, {tie['fraction_of_teacher']:.3f})")
+        what = (f"the most accurate on validation of the ONNX forms {within} and within {tie['within']:.0%} of the "
+                f"{goal} one's {best}")
     return [f"**Deployed: `{record['variant']}`** in `{folder}/`, {what}: {figures}.{why}", ""]
