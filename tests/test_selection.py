@@ -17,7 +17,7 @@ from textslim.compress.quantize import quantize_dynamic
 from textslim.errors import TextslimError
 from textslim.forms import model_folder, write_model_files
 from textslim.inference import OnnxClassifier, load
-from textslim.measure.selection import DEPLOYED, deploy_lines, deploy_record, select
+from textslim.measure.selection import DEPLOYED, OBJECTIVES, deploy_lines, deploy_record, select
 from textslim.select_params import SelectParams
 
 
@@ -150,6 +150,7 @@ XEON = [_row("teacher", None, "pytorch-fp32", 0.850, 6.0, 92.0),
 
 def test_balanced_is_the_default_and_takes_the_form_most_compressed_on_both_axes():
     assert SelectParams().objective == "balanced"
+    assert set(SelectParams.OBJECTIVES) == set(OBJECTIVES)  # what params accept is what select ranks by
     # heavy-fp32: 0.14 of the teacher's time, 0.57 of its size; heavy-int8: 0.16 and 0.11; full-int8: 0.22 and 0.15
     chosen = select(XEON, SelectParams())
     assert chosen.met and chosen.pick["name"] == "heavy-int8" and chosen.binding is None and chosen.tie is None
