@@ -77,6 +77,52 @@ def test_recovery_layer_loss_pulls_towards_the_unpruned_student(student, monkeyp
     assert len(report["recovery"]) == 1
 
 
+def test_gradual_pruning_rescores_each_step_and_ends_where_one_shot_does(student, monkeypatch):
+    """prune.steps 2: scored twice (the second time on the half-pruned model), a recovery after each step, and the
+    same shapes at the end as pruning at once."""
+    import textslim.compress.student as recipe
+
+    sizes = []
+    real = recipe.importance_scores
+
+    def spy(model, *args, **kwargs):
+        sizes.append(model.config.intermediate_size)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, "importance_scores", spy)
+    model, tokenizer = student
+    cfg = PruneParams(method="structured", head_fraction=0.5, ffn_fraction=0.5, importance_texts=32,
+                      recovery_epochs=1, steps=2)
+    model, _, report = compress_student(model, tokenizer, SPLITS, LOGITS, cfg, KD, max_length=24, seed=0)
+    assert sizes == [37, round(0.75 * 37)]
+    assert [sum(step["heads_after"]) for step in report["structured"]["steps"]] == [3, 2]
+    assert report["structured"]["heads_before"] == [2, 2] and report["structured"]["heads_after"] == [1, 1]
+    assert report["structured"]["intermediate_size_before"] == 37
+    assert report["structured"]["intermediate_size_after"] == model.config.intermediate_size == round(0.5 * 37)
+    assert sum(map(len, report["structured"]["pruned_heads"].values())) == 2
+    assert len(report["recovery"]) == 2  # one epoch after each step
+
+
+@pytest.mark.parametrize("heads, ffn, head_fraction, ffn_fraction, steps", [
+    (36, 1536, 0.5, 0.75, 1), (36, 1536, 0.5, 0.75, 2), (36, 1536, 0.5, 0.75, 3), (3, 37, 0.5, 0.5, 1),
+    (72, 1536, 0.34, 0.67, 4)])
+def test_step_fractions_land_on_the_one_shot_counts(heads, ffn, head_fraction, ffn_fraction, steps):
+    """Applied with heads_to_prune's and prune_ffn's rounding, each step leaves round(total * fraction * k / steps)
+    removed, and the last step the count a one-shot prune leaves."""
+    from textslim.compress.student import step_fractions
+
+    cfg = PruneParams(head_fraction=head_fraction, ffn_fraction=ffn_fraction, steps=steps)
+    heads_left, ffn_left = heads, ffn
+    for step in range(1, steps + 1):
+        head_step, ffn_step = step_fractions(cfg, step, (heads, heads_left), (ffn, ffn_left))
+        assert 0 <= head_step < 1 and 0 <= ffn_step < 1
+        heads_left -= round(heads_left * head_step)  # heads_to_prune's count
+        ffn_left = max(1, round((1 - ffn_step) * ffn_left))  # prune_ffn's
+        assert heads - heads_left == round(heads * head_fraction * step / steps)
+        assert ffn_left == round(ffn * (1 - ffn_fraction * step / steps))
+    assert heads - heads_left == round(heads * head_fraction) and ffn_left == round((1 - ffn_fraction) * ffn)
+
+
 def test_method_none_and_full_vocabulary_change_nothing(student):
     model, tokenizer = student
     before = {k: v.clone() for k, v in model.state_dict().items()}

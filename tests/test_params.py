@@ -49,6 +49,8 @@ def test_repository_params_are_valid():
     ("prune.method", "magnitude", "prune.method = 'magnitude'"),
     ("prune.vocabulary", "half", "prune.vocabulary = 'half'"),
     ("prune.recovery_hidden_weight", -1.0, "prune.recovery_hidden_weight = -1.0"),
+    ("prune.steps", 0, "prune.steps = 0"),
+    ("prune.steps", 1.5, "prune.steps = 1.5"),
     ("distill.seed", "one", "distill.seed = 'one'"),
     ("first.num_layers", -1, "first.num_layers = -1"),
     ("pretrained.model", "", "pretrained.model"),

@@ -251,3 +251,12 @@ def test_where_the_time_goes_shows_a_floor_far_below_a_thousandth_of_a_ms():
     summary["where_the_time_goes"][0]["floor_ms"] = floor
     text = "\n".join(hardware_lines(summary))
     assert "| 4.17e-05 " in text and "| 11999.0× " in text  # GEMM kernels 0.5 ms over the 4.167e-05 floor
+
+
+def test_describe_prune_names_gradual_steps_only_when_there_are_several():
+    from textslim.measure.report import describe_prune
+    from textslim.params import PruneParams
+
+    once = describe_prune(PruneParams(recovery_epochs=2))
+    assert "2 recovery epoch(s);" in once and "steps" not in once
+    assert "in 3 steps, 1 recovery epoch(s) after each;" in describe_prune(PruneParams(recovery_epochs=1, steps=3))

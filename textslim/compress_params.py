@@ -23,6 +23,9 @@ class PruneParams:
     amount: float = 0.3  # unstructured: global L1 sparsity of the encoder's Linear weights
     importance_texts: int = 1024  # structured: training texts the head and neuron importance is measured on
     recovery_epochs: int = 1  # structured: distillation from the teacher's logits after pruning; 0: none
+    # structured: the heads and neurons removed in this many equal steps, each scored afresh on the model as the last
+    # step left it and followed by its own recovery_epochs (gradual pruning); 1: all at once
+    steps: int = 1
     recovery_learning_rate: float = 1e-4
     # structured: weight of the MSE between each pruned layer's hidden states and the same layer's in the student as
     # it was before pruning (CoFi's layer distillation), added to the recovery's KD loss; 0: the teacher's logits only
@@ -37,6 +40,7 @@ class PruneParams:
         for name in ("head_fraction", "ffn_fraction", "amount"):
             check_param(0 <= getattr(self, name) < 1, f"prune.{name}", "a fraction in [0, 1)", getattr(self, name))
         check_param(self.importance_texts >= 1, "prune.importance_texts", "an integer >= 1", self.importance_texts)
+        check_param(self.steps >= 1, "prune.steps", "an integer >= 1", self.steps)
         check_param(self.recovery_epochs >= 0, "prune.recovery_epochs", "an integer >= 0", self.recovery_epochs)
         check_param(self.recovery_learning_rate > 0, "prune.recovery_learning_rate", "a number > 0",
                     self.recovery_learning_rate)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from textslim.atomic import write_json
-from textslim.compress.structured import encoder_layers, importance_scores, prune_structured
+from textslim.compress.structured import alive_heads, encoder_layers, importance_scores, prune_structured
 from textslim.compress.unstructured import global_magnitude_prune, sparsity_report
 from textslim.compress.vocab import trim_vocabulary, uncovered_fraction
 from textslim.corpora import read_texts
@@ -61,6 +61,48 @@ def recover(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: d
         loss_weights=kd, teacher=unpruned, layer_map=layer_map)
 
 
+def step_fractions(cfg: PruneParams, step: int, heads: tuple[int, int], ffn: tuple[int, int]) -> tuple[float, float]:
+    """The fractions of the heads and FFN neurons still there that step `step` of cfg.steps removes, given (at the
+    start, left now) for each: equal steps, the last of which leaves exactly what a one-shot prune would (the same
+    rounding as heads_to_prune's removed count and prune_ffn's kept count)."""
+    (heads_total, heads_left), (size_total, size_left) = heads, ffn
+    share = step / cfg.steps
+    heads_removed = heads_total - heads_left
+    return ((round(heads_total * cfg.head_fraction * share) - heads_removed) / heads_left,
+            1 - round(size_total * (1 - cfg.ffn_fraction * share)) / size_left)
+
+
+def prune_in_steps(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
+                   cfg: PruneParams, kd: LossWeights, max_length: int, seed: int) -> dict:
+    """Structured pruning in cfg.steps equal steps, each scored on the model as the step before left it and followed
+    by its own recovery; returns the report's "structured" (first state to last) and "recovery" (every epoch's eval
+    log, step after step) parts. Gradual pruning lets the recovery repair a little damage at a time, and the later
+    scores see what the earlier removals changed."""
+    layers = encoder_layers(model)
+    heads_total = sum(len(alive_heads(layer, model.config.num_attention_heads)) for layer in layers)
+    size_total = model.config.intermediate_size
+    order = np.random.default_rng(seed).permutation(len(splits["train"]))[:cfg.importance_texts]
+    sample = splits["train"].iloc[order]
+    # The student as it was, for the recovery's layer loss: after trimming, so both read the same token ids.
+    unpruned = copy.deepcopy(model) if cfg.recovery_epochs and cfg.recovery_hidden_weight else None
+    done, history = [], []
+    for step in range(1, cfg.steps + 1):
+        scores = importance_scores(model, tokenizer, sample["text"].tolist(), sample["label"].tolist(), max_length,
+                                   max_batches=len(order), teacher_logits=torch.from_numpy(
+                                       teacher_logits["train"][order]))
+        heads_left = sum(len(alive_heads(layer, model.config.num_attention_heads)) for layer in layers)
+        fractions = step_fractions(cfg, step, (heads_total, heads_left), (size_total, model.config.intermediate_size))
+        done.append(prune_structured(model, *fractions, scores))
+        if cfg.recovery_epochs:
+            history += recover(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed, unpruned)
+    structured = {**done[-1], "heads_before": done[0]["heads_before"],
+                  "intermediate_size_before": size_total, "params_before": done[0]["params_before"],
+                  "pruned_heads": {layer: sorted(heads) for layer, heads in model.config.pruned_heads.items()}}
+    if cfg.steps > 1:
+        structured["steps"] = done
+    return {"structured": structured, **({"recovery": history} if cfg.recovery_epochs else {})}
+
+
 def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_logits: dict[str, np.ndarray],
                      cfg: PruneParams, kd: LossWeights, max_length: int, seed: int):
     """Vocabulary trimming, then pruning by cfg.method, then recovery; returns the model, tokenizer and a report."""
@@ -93,17 +135,7 @@ def compress_student(model, tokenizer, splits: dict[str, pd.DataFrame], teacher_
         report["vocabulary"]["trimmed_to_texts"] = len(texts)  # the whole transfer set: unlabelled texts included
 
     if method == "structured":
-        order = np.random.default_rng(seed).permutation(len(splits["train"]))[:cfg.importance_texts]
-        sample = splits["train"].iloc[order]
-        scores = importance_scores(model, tokenizer, sample["text"].tolist(), sample["label"].tolist(), max_length,
-                                   max_batches=len(order), teacher_logits=torch.from_numpy(
-                                       teacher_logits["train"][order]))
-        # The student as it was, for the recovery's layer loss: after trimming, so both read the same token ids.
-        unpruned = copy.deepcopy(model) if cfg.recovery_epochs and cfg.recovery_hidden_weight else None
-        report["structured"] = prune_structured(model, cfg.head_fraction, cfg.ffn_fraction, scores)
-        if cfg.recovery_epochs:
-            history = recover(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed, unpruned)
-            report["recovery"] = history
+        report.update(prune_in_steps(model, tokenizer, splits, teacher_logits, cfg, kd, max_length, seed))
     elif method == "unstructured":
         global_magnitude_prune(model, cfg.amount)
     report.update(sparsity_report(model))

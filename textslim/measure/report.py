@@ -140,8 +140,10 @@ def describe_prune(cfg) -> str:
     extra = " and " + ", ".join(f"`{source}`" for source in cfg.extra_vocabularies) if cfg.extra_vocabularies else ""
     vocabulary = f", vocabulary trimmed to what the transfer texts{extra} use" if cfg.vocabulary == "training" else ""
     if cfg.method == "structured":
+        steps, each = (f"in {cfg.steps} steps, ", " after each") if cfg.steps > 1 else ("", "")
         return (f"structured (heads −{cfg.head_fraction:.0%}, FFN −{cfg.ffn_fraction:.0%}{vocabulary}, "
-                f"{cfg.recovery_epochs} recovery epoch(s); unstructured {cfg.amount:g} where it does not apply)")
+                f"{steps}{cfg.recovery_epochs} recovery epoch(s){each}; unstructured {cfg.amount:g} where it does not "
+                "apply)")
     if cfg.method == "unstructured":
         return f"unstructured (amount {cfg.amount:g}{vocabulary})"
     return vocabulary.removeprefix(", ") or "nothing removed"
