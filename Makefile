@@ -73,9 +73,9 @@ BENCH_TWEETS := -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.
 # gave nothing over seeds 42, 1, 2 (the whole benchmark, 01:10-01:40 UTC): spread.heavy-int8 78.28 +- 0.04 against
 # 2 epochs' 78.36 +- 0.11, spread.heavy-fp32 78.42 +- 0.20 against 78.41 +- 0.10.
 # Three more levers at heavy's fractions, each its own variant in the same runs (seeds 42, 1, 2, 2026-12-06), none
-# better than heavy's 78.36 +- 0.11 on test: heavy_steps2 prunes in 2 steps with 1 recovery epoch after each (prune.steps, the
-# same training budget) 78.17 +- 0.06; heavy_imp4k scores importance on 4,096 texts 78.28 +- 0.03; heavy_lr5e5
-# recovers at half the learning rate (5e-5) 78.00 +- 0.23.
+# better than heavy's 78.36 +- 0.11 on test: heavy_steps2 prunes in 2 steps with 1 recovery epoch after each
+# (prune.steps, the same training budget) 78.17 +- 0.06; heavy_imp4k scores importance on 4,096 texts 78.28 +- 0.03;
+# heavy_lr5e5 recovers at half the learning rate (5e-5) 78.00 +- 0.23.
 BENCH_TWEETS_REST := -S data.source=builtin:tweets-sentiment -S data.test_fraction=0.2 -S data.max_train_samples=10000 \
 	-S 'data.unlabelled=[builtin:tweets-sentiment]' -S data.unlabelled_max=null -S distill.epochs=2 -S setfit.epochs=2 \
 	-S 'distill.students=[spread]' -S 'prune.extra_vocabulary=[]' -S prune.recovery_epochs=2 \
