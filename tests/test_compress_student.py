@@ -24,6 +24,19 @@ LOGITS = {name: np.where(frame["label"].to_numpy()[:, None] == 1, [-1.0, 1.0], [
 KD = LossWeights.from_alpha(0.5, 2.0)
 
 
+def _spy_on(monkeypatch, name: str, note) -> None:
+    """Wrap the prune recipe's `name` so that note(model, kwargs) sees every call before it runs."""
+    import textslim.compress.student as recipe
+
+    real = getattr(recipe, name)
+
+    def spy(model, *args, **kwargs):
+        note(model, kwargs)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(recipe, name, spy)
+
+
 @pytest.fixture
 def student(tmp_path):
     model_dir = make_tiny_model(tmp_path / "student", "bert", layers=2, seed=1)
@@ -55,16 +68,9 @@ def test_structured_prune_trims_prunes_recovers_and_reloads(student, tmp_path):
 
 def test_recovery_layer_loss_pulls_towards_the_unpruned_student(student, monkeypatch):
     """recovery_hidden_weight > 0: the recovery's loss adds the layer loss against the trimmed, unpruned student."""
-    import textslim.compress.student as recipe
-
     seen = {}
-    real = recipe.train_classifier
-
-    def spy(model, *args, **kwargs):
-        seen.update(kwargs, pruned_params=sum(p.numel() for p in model.parameters()))
-        return real(model, *args, **kwargs)
-
-    monkeypatch.setattr(recipe, "train_classifier", spy)
+    _spy_on(monkeypatch, "train_classifier",
+            lambda model, kwargs: seen.update(kwargs, pruned_params=sum(p.numel() for p in model.parameters())))
     model, tokenizer = student
     cfg = PruneParams(method="structured", head_fraction=0.5, ffn_fraction=0.5, importance_texts=32,
                       recovery_epochs=1, recovery_hidden_weight=2.0)
@@ -80,16 +86,8 @@ def test_recovery_layer_loss_pulls_towards_the_unpruned_student(student, monkeyp
 def test_gradual_pruning_rescores_each_step_and_ends_where_one_shot_does(student, monkeypatch):
     """prune.steps 2: scored twice (the second time on the half-pruned model), a recovery after each step, and the
     same shapes at the end as pruning at once."""
-    import textslim.compress.student as recipe
-
     sizes = []
-    real = recipe.importance_scores
-
-    def spy(model, *args, **kwargs):
-        sizes.append(model.config.intermediate_size)
-        return real(model, *args, **kwargs)
-
-    monkeypatch.setattr(recipe, "importance_scores", spy)
+    _spy_on(monkeypatch, "importance_scores", lambda model, kwargs: sizes.append(model.config.intermediate_size))
     model, tokenizer = student
     cfg = PruneParams(method="structured", head_fraction=0.5, ffn_fraction=0.5, importance_texts=32,
                       recovery_epochs=1, steps=2)
